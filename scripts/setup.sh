@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages outrigger needs to build, test and run its demo.
+# Idempotent: safe to run again. Needs root (or sudo) and Debian's package mirrors.
+set -euo pipefail
+pkgs=(
+  build-essential g++ cmake ninja-build ccache pkg-config
+  libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
+  libssl-dev libyaml-cpp-dev libfmt-dev catch2 libre2-dev
+  curl openssl python3
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  # Never let a package's post-install start a system service (nginx, haproxy in bench/).
+  if [ ! -f /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
