@@ -195,11 +195,11 @@ struct connection_pool {
 };
 
 struct node_listener {
-    port_mapping port_mapping;
+    routing::port_mapping port_mapping;
     std::optional<listener_tls> tls;
-    std::optional<health_check> health_check;
-    std::optional<outlier_detection> outlier_detection;
-    std::optional<connection_pool> connection_pool;
+    std::optional<routing::health_check> health_check;
+    std::optional<routing::outlier_detection> outlier_detection;
+    std::optional<routing::connection_pool> connection_pool;
     /// `timeout.http|http2|grpc|tcp` as given, keyed by protocol name.
     std::map<std::string, timeout_block> timeouts;
 };
@@ -217,7 +217,7 @@ struct service_discovery {
 
 struct backend {
     object_ref virtual_service;
-    std::optional<client_policy> client_policy;
+    std::optional<routing::client_policy> client_policy;
 };
 
 struct access_log {
@@ -270,7 +270,7 @@ struct virtual_node {
     object_meta meta;
     std::string aws_name;
     std::vector<node_listener> listeners;
-    service_discovery service_discovery;
+    routing::service_discovery service_discovery;
     std::vector<backend> backends;
     std::vector<object_ref> backend_groups;
     std::optional<client_policy> backend_defaults;
@@ -278,10 +278,10 @@ struct virtual_node {
 };
 
 struct gateway_listener {
-    port_mapping port_mapping;
+    routing::port_mapping port_mapping;
     std::optional<listener_tls> tls;
-    std::optional<health_check> health_check;
-    std::optional<connection_pool> connection_pool;
+    std::optional<routing::health_check> health_check;
+    std::optional<routing::connection_pool> connection_pool;
 };
 
 struct virtual_gateway {

@@ -195,8 +195,15 @@ struct snapshot {
     std::optional<access_log_config> access_log;
     std::vector<std::string> all_service_names;  // every VS awsName in the mesh (for "did you mean")
 
-    /// awsName (lower-case, no trailing dot) → index into `services`.
-    std::unordered_map<std::string, std::uint32_t> host_index;
+    /// awsName (lower-case, no trailing dot) → index into `services`. Transparent, so a
+    /// `string_view` looks up without building a string.
+    struct string_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    std::unordered_map<std::string, std::uint32_t, string_hash, std::equal_to<>> host_index;
 
     [[nodiscard]] const service_entry* find_service(std::string_view host) const;
     [[nodiscard]] const ingress_listener* find_ingress(std::uint16_t port) const;
