@@ -1,0 +1,419 @@
+// `outrigger explain --mesh PATH... [--node NODE] [-H 'Name: value']... [--json] METHOD URL`:
+// shows, for one request, every step the proxy would take (DECISIONS §1, issue "Foundation" §5).
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <ostream>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "routing/compile.hpp"
+
+namespace outrigger::cli {
+
+namespace {
+
+namespace json = boost::json;
+using routing::route_decision;
+
+constexpr const char* explain_usage =
+    "usage: outrigger explain --mesh PATH [--mesh PATH]... [--node NODE] [-H 'Name: value']...\n"
+    "                         [--json] [--no-default-retry] [--egress-allow PATTERN]... METHOD URL\n"
+    "\n"
+    "Shows how the proxy would route one request: node, port, virtual service, every route in\n"
+    "evaluation order with the first failing condition, the chosen route's targets with their\n"
+    "probabilities, timeouts, retry policy, TLS toward each target and the endpoints it would use.\n"
+    "URL is absolute (http://HOST[:PORT]/PATH?QUERY). Exit 0 when the request would be routed or\n"
+    "passed, 3 when it would be refused, 1 when the mesh is invalid, 2 on a usage error.\n";
+
+std::string ms_text(std::chrono::milliseconds ms) {
+    if (ms.count() == 0) {
+        return "off";
+    }
+    if (ms.count() % 1000 == 0) {
+        return fmt::format("{}s", ms.count() / 1000);
+    }
+    return fmt::format("{}ms", ms.count());
+}
+
+std::string retry_text(const routing::retry_spec& r) {
+    if (!r.present) {
+        return "none";
+    }
+    std::vector<std::string> ev;
+    using rs = routing::retry_spec;
+    const std::pair<std::uint32_t, const char*> names[] = {
+        {rs::server_error, "server-error"},
+        {rs::gateway_error, "gateway-error"},
+        {rs::client_error, "client-error"},
+        {rs::stream_error, "stream-error"},
+        {rs::connection_error, "connection-error"},
+        {rs::status_503, "503"},
+        {rs::reset, "reset"},
+        {rs::grpc_cancelled, "cancelled"},
+        {rs::grpc_deadline_exceeded, "deadline-exceeded"},
+        {rs::grpc_internal, "internal"},
+        {rs::grpc_resource_exhausted, "resource-exhausted"},
+        {rs::grpc_unavailable, "unavailable"},
+    };
+    for (const auto& [bit, name] : names) {
+        if ((r.events & bit) != 0) {
+            ev.emplace_back(name);
+        }
+    }
+    return fmt::format("{}{} retries on {}, per-try timeout {}", r.is_default ? "App Mesh default policy: " : "",
+                       r.max_retries, fmt::join(ev, ", "), ms_text(r.per_try_timeout));
+}
+
+std::string tls_text(const routing::tls_origination& t) {
+    using m = routing::tls_origination::mode_t;
+    switch (t.mode) {
+        case m::plaintext: return "plaintext (" + t.source + ")";
+        case m::no_verify: return "TLS, server certificate NOT verified (" + t.source + ")";
+        case m::verify:
+            return fmt::format("TLS verified against {} with SAN in [{}]{} ({})", t.trust_file,
+                               fmt::join(t.sans, ", "),
+                               t.certificate_chain.empty() ? "" : ", client certificate " + t.certificate_chain,
+                               t.source);
+    }
+    return "";
+}
+
+std::string endpoints_text(const routing::upstream_target& t) {
+    using k = routing::endpoint_source::kind_t;
+    switch (t.endpoints.kind) {
+        case k::none: return "none (the node has no service discovery)";
+        case k::dns:
+            return fmt::format("DNS {}:{} ({})", t.endpoints.hostname, t.port,
+                               t.endpoints.all_addresses ? "ENDPOINTS: every address, round robin"
+                                                         : "LOADBALANCER: first address");
+        case k::cloud_map:
+            return fmt::format("Cloud Map via DNS {}:{} (every address, round robin)",
+                               t.endpoints.hostname, t.port);
+    }
+    return "";
+}
+
+std::string describe_match(const routing::compiled_route& r) {
+    std::vector<std::string> parts;
+    switch (r.path_type) {
+        case routing::compiled_route::path_kind::prefix:
+            if (r.kind != routing::route_kind::tcp) {
+                parts.push_back("prefix " + r.path_value);
+            }
+            break;
+        case routing::compiled_route::path_kind::exact: parts.push_back("path " + r.path_value); break;
+        case routing::compiled_route::path_kind::regex: parts.push_back("path ~ /" + r.path_value + "/"); break;
+    }
+    if (r.method) parts.push_back("method " + *r.method);
+    if (r.scheme) parts.push_back("scheme " + *r.scheme);
+    for (const auto& h : r.headers) parts.push_back(std::string(h.invert ? "!" : "") + "header " + h.name_lower);
+    for (const auto& q : r.query) parts.push_back("query " + q.name + (q.exact ? "=" + *q.exact : ""));
+    if (r.port) parts.push_back(fmt::format("port {}", *r.port));
+    return fmt::format("{}", fmt::join(parts, ", "));
+}
+
+const char* outcome_name(route_decision::outcome_t o) {
+    switch (o) {
+        case route_decision::outcome_t::routed: return "routed";
+        case route_decision::outcome_t::unmodelled: return "unmodelled";
+        case route_decision::outcome_t::wrong_port: return "wrong_port";
+        case route_decision::outcome_t::ambiguous_port: return "ambiguous_port";
+        case route_decision::outcome_t::no_route: return "no_route";
+        case route_decision::outcome_t::no_provider: return "no_provider";
+    }
+    return "";
+}
+
+struct parsed_request {
+    std::string method;
+    std::string host;
+    std::optional<std::uint16_t> port;
+    std::string path;
+    std::string query;
+    std::vector<std::pair<std::string, std::string>> headers;
+};
+
+}  // namespace
+
+int explain_command(const args_t& args, std::ostream& out, std::ostream& err) {
+    routing::load_options lo;
+    parsed_request req;
+    bool as_json = false;
+    std::vector<std::string> positional;
+    std::vector<std::string> allow;
+    bool allow_given = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        auto value = [&](const char* flag) -> std::optional<std::string> {
+            if (i + 1 >= args.size()) {
+                usage_error(err, "explain", std::string(flag) + " needs a value");
+                return std::nullopt;
+            }
+            return args[++i];
+        };
+        if (a == "--help" || a == "-h") {
+            out << explain_usage;
+            return 0;
+        } else if (a == "--mesh") {
+            auto v = value("--mesh");
+            if (!v) return 2;
+            lo.paths.push_back(*v);
+        } else if (a == "--node") {
+            auto v = value("--node");
+            if (!v) return 2;
+            lo.node = *v;
+        } else if (a == "-H" || a == "--header") {
+            auto v = value("-H");
+            if (!v) return 2;
+            auto colon = v->find(':');
+            if (colon == std::string::npos || colon == 0) {
+                return usage_error(err, "explain", "-H takes 'Name: value', got \"" + *v + "\"");
+            }
+            std::string val = v->substr(colon + 1);
+            while (!val.empty() && (val.front() == ' ' || val.front() == '\t')) val.erase(0, 1);
+            req.headers.emplace_back(v->substr(0, colon), val);
+        } else if (a == "--json") {
+            as_json = true;
+        } else if (a == "--no-default-retry") {
+            lo.compile.default_retry = false;
+        } else if (a == "--egress-allow") {
+            auto v = value("--egress-allow");
+            if (!v) return 2;
+            allow_given = true;
+            allow.push_back(*v);
+        } else if (a.starts_with("-") && a.size() > 1) {
+            return usage_error(err, "explain",
+                               unknown_flag_message(a, {"--mesh", "--node", "--header", "--json",
+                                                        "--no-default-retry", "--egress-allow", "--help"}));
+        } else {
+            positional.push_back(a);
+        }
+    }
+    if (allow_given) {
+        lo.compile.egress_allow = allow;
+    }
+    if (lo.paths.empty()) {
+        if (const char* env = std::getenv("OUTRIGGER_MESH"); env != nullptr && *env != '\0') {
+            std::string s = env;
+            for (std::size_t start = 0; start <= s.size();) {
+                auto end = s.find(':', start);
+                if (end == std::string::npos) end = s.size();
+                if (end > start) lo.paths.push_back(s.substr(start, end - start));
+                start = end + 1;
+            }
+        }
+    }
+    if (lo.paths.empty()) {
+        return usage_error(err, "explain", "--mesh PATH is required");
+    }
+    if (positional.size() != 2) {
+        return usage_error(err, "explain", "expected METHOD URL");
+    }
+    req.method = positional[0];
+    {
+        auto u = boost::urls::parse_uri(positional[1]);
+        if (!u || !u->has_authority() || u->host().empty()) {
+            return usage_error(err, "explain",
+                               "URL must be absolute, like http://HOST[:PORT]/PATH, got \"" +
+                                   positional[1] + "\"");
+        }
+        req.host = u->host();
+        if (u->has_port()) {
+            req.port = u->port_number();
+        }
+        req.path = u->encoded_path().empty() ? "/" : std::string(u->encoded_path());
+        req.query = u->encoded_query();
+    }
+
+    routing::mesh_input in;
+    routing::diagnostics diags;
+    auto snap = routing::load_and_compile(lo, in, diags);
+    if (!snap) {
+        print_diagnostics(err, diags, in.files);
+        return 1;
+    }
+
+    std::vector<routing::header_view> hv;
+    for (const auto& [n, v] : req.headers) {
+        hv.push_back({n, v});
+    }
+    std::string host_header = req.host + (req.port ? fmt::format(":{}", *req.port) : "");
+    hv.push_back({"host", host_header});
+    std::string norm;
+    routing::normalize_path(req.path, norm);
+    routing::request_view rv;
+    rv.method = req.method;
+    rv.path = norm;
+    rv.query = req.query;
+    rv.host = req.host;
+    rv.port = req.port;
+    rv.headers = hv;
+    std::vector<routing::route_trace_entry> trace;
+    const auto d = routing::decide(*snap, rv, 0, &trace);
+
+    const std::string node_text =
+        snap->node_name ? *snap->node_name
+                        : fmt::format("(none: mesh-wide client, every virtual service of mesh {} is a backend)",
+                                      snap->mesh_name);
+    int code = 0;
+    std::string verdict;
+    switch (d.outcome) {
+        case route_decision::outcome_t::routed:
+            verdict = fmt::format("routed via {}", d.route ? "route " + d.route->name : "virtual node provider");
+            break;
+        case route_decision::outcome_t::unmodelled:
+        case route_decision::outcome_t::wrong_port: {
+            const bool allowed = snap->egress_allowed(req.host);
+            std::string why = d.outcome == route_decision::outcome_t::unmodelled
+                                  ? fmt::format("\"{}\" is not a virtual service among this node's backends", req.host)
+                                  : fmt::format("virtual service \"{}\" does not listen on port {}", d.service->aws_name,
+                                                *req.port);
+            if (allowed) {
+                verdict = why + fmt::format("; passed unchanged as unmodelled egress ({})",
+                                            snap->allow_all_egress ? "ALLOW_ALL" : "--egress-allow");
+            } else {
+                const std::string near = snap->closest_service(req.host);
+                verdict = why + "; refused: 404 NR (egress DROP_ALL)" +
+                          (near.empty() ? "" : fmt::format("; did you mean \"{}\"?", near));
+                code = 3;
+            }
+            break;
+        }
+        case route_decision::outcome_t::ambiguous_port: {
+            std::vector<std::uint16_t> ports;
+            for (const auto& p : d.service->ports) ports.push_back(p.port);
+            verdict = fmt::format("refused: 404 NR: the request names no port and {} listens on {}", d.service->aws_name,
+                                  fmt::join(ports, ", "));
+            code = 3;
+            break;
+        }
+        case route_decision::outcome_t::no_route:
+            verdict = fmt::format("refused: 404 NR: no route of {} matches", d.service->provider_name);
+            code = 3;
+            break;
+        case route_decision::outcome_t::no_provider:
+            verdict = fmt::format("refused: 503: virtual service {} has no provider", d.service->aws_name);
+            code = 3;
+            break;
+    }
+
+    // Targets of the chosen route (or the node provider's one target).
+    struct target_row {
+        const routing::upstream_target* t;
+        double probability;
+        std::int64_t weight;
+    };
+    std::vector<target_row> rows;
+    if (d.route) {
+        for (std::size_t i = 0; i < d.route->target_ids.size(); ++i) {
+            rows.push_back({&snap->targets[d.route->target_ids[i]],
+                            100.0 * static_cast<double>(d.route->weights[i]) /
+                                static_cast<double>(d.route->total_weight),
+                            d.route->weights[i]});
+        }
+    } else if (d.target) {
+        rows.push_back({d.target, 100.0, 1});
+    }
+
+    if (as_json) {
+        json::object o;
+        o["node"] = snap->node_name ? json::value(*snap->node_name) : json::value(nullptr);
+        o["mesh"] = snap->mesh_name;
+        o["method"] = req.method;
+        o["host"] = req.host;
+        o["port"] = d.port ? json::value(d.port->port) : (req.port ? json::value(*req.port) : json::value(nullptr));
+        o["path"] = norm;
+        o["outcome"] = outcome_name(d.outcome);
+        o["routed"] = code == 0;
+        o["verdict"] = verdict;
+        if (d.service) {
+            o["virtual_service"] = d.service->aws_name;
+            o["provider"] = d.service->provider_name;
+        } else {
+            o["virtual_service"] = nullptr;
+            const std::string near = snap->closest_service(req.host);
+            o["closest_virtual_service"] = near.empty() ? json::value(nullptr) : json::value(near);
+        }
+        json::array routes;
+        for (const auto& e : trace) {
+            json::object r;
+            r["name"] = e.route->name;
+            r["priority"] = e.route->priority ? json::value(*e.route->priority) : json::value(nullptr);
+            r["match"] = describe_match(*e.route);
+            r["matched"] = e.matched;
+            if (!e.matched) r["failed_condition"] = e.failed_condition;
+            routes.push_back(std::move(r));
+        }
+        o["routes"] = std::move(routes);
+        o["route"] = d.route ? json::value(d.route->name) : json::value(nullptr);
+        json::array targets;
+        for (const auto& row : rows) {
+            json::object t;
+            t["node"] = row.t->node_name;
+            t["port"] = row.t->port;
+            t["weight"] = row.weight;
+            t["probability"] = row.probability;
+            t["tls"] = tls_text(row.t->tls);
+            t["endpoints"] = endpoints_text(*row.t);
+            targets.push_back(std::move(t));
+        }
+        o["targets"] = std::move(targets);
+        if (d.outcome == route_decision::outcome_t::routed) {
+            o["timeout_per_request"] = ms_text(d.per_request_timeout);
+            o["retry"] = retry_text(*d.retry);
+            if (d.route && d.route->idle_timeout) o["timeout_idle"] = ms_text(*d.route->idle_timeout);
+        }
+        out << json::serialize(o) << '\n';
+        return code;
+    }
+
+    out << "node:             " << node_text << '\n';
+    out << "request:          " << req.method << ' ' << positional[1] << '\n';
+    out << "port:             "
+        << (d.port ? fmt::format("{}{}", d.port->port, req.port ? "" : " (the provider's only listener)")
+                   : req.port ? fmt::format("{}", *req.port) : std::string("(none named)"))
+        << '\n';
+    if (d.service) {
+        out << "virtual service:  " << d.service->aws_name << " (" << d.service->name << ")\n";
+        out << "provider:         "
+            << (d.service->provider == routing::service_entry::provider_t::router   ? "virtualRouter "
+                : d.service->provider == routing::service_entry::provider_t::node ? "virtualNode "
+                                                                                    : "none ")
+            << d.service->provider_name << '\n';
+    } else {
+        const std::string near = snap->closest_service(req.host);
+        out << "virtual service:  none matches host \"" << req.host << "\""
+            << (near.empty() ? "" : " (closest: \"" + near + "\")") << '\n';
+    }
+    if (!trace.empty()) {
+        out << "routes, in evaluation order:\n";
+        std::size_t n = 0;
+        for (const auto& e : trace) {
+            out << fmt::format("  {}. {:<20} priority {:<6} {:<40} {}\n", ++n, e.route->name,
+                               e.route->priority ? fmt::format("{}", *e.route->priority) : "unset",
+                               describe_match(*e.route),
+                               e.matched ? "MATCHED" : "no: " + e.failed_condition);
+        }
+    }
+    if (!rows.empty()) {
+        out << "targets:\n";
+        for (const auto& row : rows) {
+            out << fmt::format("  {}:{}  weight {}  {:.1f}%\n", row.t->node_name, row.t->port, row.weight,
+                               row.probability);
+            out << "      endpoints: " << endpoints_text(*row.t) << '\n';
+            out << "      tls:       " << tls_text(row.t->tls) << '\n';
+        }
+    }
+    if (d.outcome == route_decision::outcome_t::routed) {
+        out << "timeout:          perRequest " << ms_text(d.per_request_timeout)
+            << (d.route && d.route->idle_timeout ? ", idle " + ms_text(*d.route->idle_timeout) : "") << '\n';
+        out << "retry:            " << retry_text(*d.retry) << '\n';
+    }
+    out << "result:           " << verdict << '\n';
+    return code;
+}
+
+}  // namespace outrigger::cli
