@@ -1,0 +1,436 @@
+// `outrigger run` (the sidecar) and `outrigger demo-upstream` (a tiny HTTP server for the demo).
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/common.hpp"
+#include "proxy/config.hpp"
+#include "proxy/log.hpp"
+#include "proxy/server.hpp"
+#include "routing/compile.hpp"
+
+namespace outrigger::cli {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+constexpr const char* run_usage =
+    "usage: outrigger run --mesh PATH [--mesh PATH]... [--node NODE] [options]\n"
+    "\n"
+    "Runs the sidecar proxy for NODE (or as the mesh-wide client when no node is given).\n"
+    "\n"
+    "options:\n"
+    "  --mesh PATH               YAML file or directory (repeatable; env OUTRIGGER_MESH, ':'-separated)\n"
+    "  --node NODE               name, namespace/name or mesh/M/virtualNode/N (env OUTRIGGER_NODE,\n"
+    "                            APPMESH_RESOURCE_ARN, APPMESH_VIRTUAL_NODE_NAME)\n"
+    "  --egress-port N           outbound listener port (default 15001; 0 = any free port)\n"
+    "  --egress-address ADDR     outbound listener address (default 127.0.0.1)\n"
+    "  --ingress-port N          inbound listener port (default 15000; 0 = any free port)\n"
+    "  --ingress-address ADDR    inbound listener address (default 0.0.0.0)\n"
+    "  --app-address ADDR        where the local app listens (default 127.0.0.1)\n"
+    "  --admin-port N            accepted and ignored for now (the admin listener comes later)\n"
+    "  --workers N               worker threads (default: number of CPUs)\n"
+    "  --connect-to H:P:A:P      connect to A:P wherever discovery says H:P (repeatable)\n"
+    "  --egress-allow PATTERN    unmodelled hosts allowed under DROP_ALL: *.suffix or exact\n"
+    "                            (repeatable; default *.amazonaws.com; 'none' clears the list)\n"
+    "  --no-default-retry        do not emulate App Mesh's default retry policy\n"
+    "  --log-level LEVEL         error|warn|info|debug (default warn)\n"
+    "  --access-log PATH|-       one line per request to PATH or stdout\n"
+    "  --access-log-format F     envoy|json (default envoy)\n"
+    "  --transparent             not supported yet\n"
+    "  --help                    this text\n";
+
+constexpr const char* demo_usage =
+    "usage: outrigger demo-upstream --port N [--address 127.0.0.1] --name NAME\n"
+    "\n"
+    "Answers every request with 200 and the body \"NAME\\n\" (keep-alive). --port 0 picks a free\n"
+    "port and prints it.\n";
+
+bool parse_port(const std::string& s, std::uint16_t& out, bool allow_zero) {
+    if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos) {
+        return false;
+    }
+    const unsigned long v = std::stoul(s);
+    if (v > 65535 || (v == 0 && !allow_zero)) {
+        return false;
+    }
+    out = static_cast<std::uint16_t>(v);
+    return true;
+}
+
+std::string to_lower(std::string s) {
+    for (auto& ch : s) {
+        if (ch >= 'A' && ch <= 'Z') {
+            ch = static_cast<char>(ch - 'A' + 'a');
+        }
+    }
+    return s;
+}
+
+/// HOST:PORT:ADDR:PORT, ADDR may be a bracketed IPv6 literal; empty HOST or PORT match any.
+bool parse_connect_to(const std::string& v, proxy::connect_to_rule& r) {
+    const auto c1 = v.find(':');
+    if (c1 == std::string::npos) {
+        return false;
+    }
+    const auto c2 = v.find(':', c1 + 1);
+    if (c2 == std::string::npos) {
+        return false;
+    }
+    r.host = to_lower(v.substr(0, c1));
+    const std::string port = v.substr(c1 + 1, c2 - c1 - 1);
+    if (!port.empty() && !parse_port(port, r.port, false)) {
+        return false;
+    }
+    const std::string rest = v.substr(c2 + 1);
+    const auto c3 = rest.rfind(':');
+    if (c3 == std::string::npos) {
+        return false;
+    }
+    r.addr = rest.substr(0, c3);
+    if (r.addr.size() >= 2 && r.addr.front() == '[' && r.addr.back() == ']') {
+        r.addr = r.addr.substr(1, r.addr.size() - 2);
+    }
+    const std::string aport = rest.substr(c3 + 1);
+    if (!aport.empty() && !parse_port(aport, r.addr_port, false)) {
+        return false;
+    }
+    return !r.addr.empty();
+}
+
+/// Waits for SIGINT/SIGTERM on the calling thread.
+void wait_for_signal() {
+    net::io_context ioc{1};
+    net::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code&, int) { ioc.stop(); });
+    ioc.run();
+}
+
+}  // namespace
+
+int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
+    static constexpr std::initializer_list<const char*> known = {
+        "--mesh", "--node", "--egress-port", "--egress-address", "--ingress-port",
+        "--ingress-address", "--admin-port", "--app-address", "--workers", "--connect-to",
+        "--egress-allow", "--no-default-retry", "--log-level", "--access-log",
+        "--access-log-format", "--transparent", "--help"};
+    routing::load_options lo;
+    proxy::server_config cfg;
+    cfg.workers = std::max(1u, std::thread::hardware_concurrency());
+    std::optional<std::vector<std::string>> allow;
+    std::optional<std::string> node;
+
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string flag = args[i];
+        std::optional<std::string> inline_value;
+        if (flag.rfind("--", 0) == 0) {
+            const auto eq = flag.find('=');
+            if (eq != std::string::npos) {
+                inline_value = flag.substr(eq + 1);
+                flag = flag.substr(0, eq);
+            }
+        }
+        auto value = [&](std::string& v) -> bool {
+            if (inline_value) {
+                v = *inline_value;
+                return true;
+            }
+            if (i + 1 >= args.size()) {
+                return false;
+            }
+            v = args[++i];
+            return true;
+        };
+        std::string v;
+        if (flag == "--help" || flag == "-h") {
+            out << run_usage;
+            return 0;
+        }
+        if (flag == "--no-default-retry") {
+            lo.compile.default_retry = false;
+            continue;
+        }
+        if (flag == "--transparent") {
+            return usage_error(err, "run",
+                               "--transparent is not yet supported (use explicit mode: "
+                               "HTTP_PROXY=http://127.0.0.1:15001)");
+        }
+        const bool takes_value =
+            std::find_if(known.begin(), known.end(), [&](const char* k) { return flag == k; }) !=
+            known.end();
+        if (!takes_value) {
+            return usage_error(err, "run", unknown_flag_message(flag, known));
+        }
+        if (!value(v)) {
+            return usage_error(err, "run", "flag " + flag + " needs a value");
+        }
+        if (flag == "--mesh") {
+            lo.paths.push_back(v);
+        } else if (flag == "--node") {
+            node = v;
+        } else if (flag == "--egress-port") {
+            if (!parse_port(v, cfg.egress_port, true)) {
+                return usage_error(err, "run", "invalid --egress-port \"" + v + "\"");
+            }
+        } else if (flag == "--ingress-port") {
+            if (!parse_port(v, cfg.ingress_port, true)) {
+                return usage_error(err, "run", "invalid --ingress-port \"" + v + "\"");
+            }
+        } else if (flag == "--admin-port") {
+            std::uint16_t ignored = 0;
+            if (!parse_port(v, ignored, true)) {
+                return usage_error(err, "run", "invalid --admin-port \"" + v + "\"");
+            }
+        } else if (flag == "--egress-address") {
+            cfg.egress_address = v;
+        } else if (flag == "--ingress-address") {
+            cfg.ingress_address = v;
+        } else if (flag == "--app-address") {
+            cfg.app_address = v;
+        } else if (flag == "--workers") {
+            std::uint16_t n = 0;
+            if (!parse_port(v, n, false) || n > 256) {
+                return usage_error(err, "run", "invalid --workers \"" + v + "\" (1..256)");
+            }
+            cfg.workers = n;
+        } else if (flag == "--connect-to") {
+            proxy::connect_to_rule r;
+            if (!parse_connect_to(v, r)) {
+                return usage_error(err, "run",
+                                   "invalid --connect-to \"" + v + "\" (expected HOST:PORT:ADDR:PORT)");
+            }
+            cfg.connect_to.push_back(r);
+        } else if (flag == "--egress-allow") {
+            if (!allow) {
+                allow.emplace();
+            }
+            if (v == "none") {
+                allow->clear();
+            } else {
+                allow->push_back(to_lower(v));
+            }
+        } else if (flag == "--log-level") {
+            if (v == "error") {
+                cfg.level = proxy::log_level::error;
+            } else if (v == "warn") {
+                cfg.level = proxy::log_level::warn;
+            } else if (v == "info") {
+                cfg.level = proxy::log_level::info;
+            } else if (v == "debug") {
+                cfg.level = proxy::log_level::debug;
+            } else {
+                return usage_error(err, "run", "invalid --log-level \"" + v + "\" (error|warn|info|debug)");
+            }
+        } else if (flag == "--access-log") {
+            cfg.access_log_path = v;
+        } else if (flag == "--access-log-format") {
+            if (v != "envoy" && v != "json") {
+                return usage_error(err, "run", "invalid --access-log-format \"" + v + "\" (envoy|json)");
+            }
+            cfg.access_log_format = v;
+        }
+    }
+    if (lo.paths.empty()) {
+        if (const char* env = std::getenv("OUTRIGGER_MESH"); env != nullptr && *env != '\0') {
+            std::stringstream ss(env);
+            std::string part;
+            while (std::getline(ss, part, ':')) {
+                if (!part.empty()) {
+                    lo.paths.push_back(part);
+                }
+            }
+        }
+    }
+    if (lo.paths.empty()) {
+        return usage_error(err, "run", "no mesh given: pass --mesh PATH or set OUTRIGGER_MESH");
+    }
+    if (!node) {
+        for (const char* name : {"OUTRIGGER_NODE", "APPMESH_RESOURCE_ARN", "APPMESH_VIRTUAL_NODE_NAME"}) {
+            if (const char* env = std::getenv(name); env != nullptr && *env != '\0') {
+                node = env;
+                break;
+            }
+        }
+    }
+    if (node && node->rfind("arn:", 0) == 0) {
+        // arn:aws:appmesh:REGION:ACCOUNT:mesh/M/virtualNode/N → mesh/M/virtualNode/N
+        const auto pos = node->find(":mesh/");
+        if (pos != std::string::npos) {
+            *node = node->substr(pos + 1);
+        }
+    }
+    lo.node = node.value_or("");
+    if (allow) {
+        lo.compile.egress_allow = *allow;
+    }
+    proxy::g_log_level.store(static_cast<int>(cfg.level));
+
+    routing::mesh_input in;
+    routing::diagnostics diags;
+    auto snap = routing::load_and_compile(lo, in, diags);
+    diags.sort_and_dedupe(in.files);
+    if (!snap) {
+        print_diagnostics(err, diags, in.files);
+        return 1;
+    }
+    if (!diags.items().empty()) {
+        print_diagnostics(err, diags, in.files);  // warnings only
+    }
+
+    proxy::server srv(cfg, snap);
+    if (!srv.start()) {
+        err << "outrigger run: " << srv.error() << '\n';
+        return 1;
+    }
+    out << "outrigger: egress listening on " << cfg.egress_address << ':' << srv.egress_port()
+        << " (workers " << cfg.workers << ", node "
+        << (snap->node_name ? *snap->node_name : std::string("<mesh-wide client>")) << ", mesh "
+        << snap->mesh_name << ")\n"
+        << "outrigger: ingress listening on " << cfg.ingress_address << ':' << srv.ingress_port()
+        << " (local app at " << cfg.app_address << ")\n"
+        << std::flush;
+    wait_for_signal();
+    srv.stop();
+    return 0;
+}
+
+// ---- demo-upstream ----------------------------------------------------------------------------
+
+namespace {
+
+net::awaitable<void> demo_session(tcp::socket socket, std::string body) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buf;
+    constexpr auto tok = net::as_tuple(net::use_awaitable);
+    for (;;) {
+        http::request<http::string_body> req;
+        stream.expires_after(std::chrono::seconds(300));
+        auto [ec, n] = co_await http::async_read(stream, buf, req, tok);
+        if (ec) {
+            break;
+        }
+        http::response<http::string_body> res{http::status::ok, req.version()};
+        res.set(http::field::content_type, "text/plain");
+        res.body() = body;
+        res.keep_alive(req.keep_alive());
+        res.prepare_payload();
+        auto [wec, wn] = co_await http::async_write(stream, res, tok);
+        if (wec || !res.keep_alive()) {
+            break;
+        }
+    }
+    boost::system::error_code ignored;  // closing; the peer may be gone already
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+net::awaitable<void> demo_accept(tcp::acceptor& acceptor, std::string body) {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
+        if (ec) {
+            co_return;
+        }
+        boost::system::error_code opt_ec;
+        socket.set_option(tcp::no_delay(true), opt_ec);  // best effort
+        net::co_spawn(acceptor.get_executor(), demo_session(std::move(socket), body), net::detached);
+    }
+}
+
+}  // namespace
+
+int demo_upstream_command(const args_t& args, std::ostream& out, std::ostream& err) {
+    static constexpr std::initializer_list<const char*> known = {"--port", "--address", "--name",
+                                                                 "--help"};
+    std::optional<std::uint16_t> port;
+    std::string address = "127.0.0.1";
+    std::string name;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        std::string flag = args[i];
+        std::optional<std::string> inline_value;
+        if (const auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
+            inline_value = flag.substr(eq + 1);
+            flag = flag.substr(0, eq);
+        }
+        if (flag == "--help" || flag == "-h") {
+            out << demo_usage;
+            return 0;
+        }
+        if (flag != "--port" && flag != "--address" && flag != "--name") {
+            return usage_error(err, "demo-upstream", unknown_flag_message(flag, known));
+        }
+        std::string v;
+        if (inline_value) {
+            v = *inline_value;
+        } else if (i + 1 < args.size()) {
+            v = args[++i];
+        } else {
+            return usage_error(err, "demo-upstream", "flag " + flag + " needs a value");
+        }
+        if (flag == "--port") {
+            std::uint16_t p = 0;
+            if (!parse_port(v, p, true)) {
+                return usage_error(err, "demo-upstream", "invalid --port \"" + v + "\"");
+            }
+            port = p;
+        } else if (flag == "--address") {
+            address = v;
+        } else {
+            name = v;
+        }
+    }
+    if (!port || name.empty()) {
+        return usage_error(err, "demo-upstream", "--port and --name are required");
+    }
+    net::io_context ioc{1};
+    boost::system::error_code ec;
+    const auto addr = net::ip::make_address(address, ec);
+    if (ec) {
+        return usage_error(err, "demo-upstream", "invalid --address \"" + address + "\"");
+    }
+    tcp::acceptor acceptor(ioc);
+    acceptor.open(addr.is_v4() ? tcp::v4() : tcp::v6(), ec);
+    if (!ec) {
+        acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+        acceptor.bind(tcp::endpoint(addr, *port), ec);
+    }
+    if (!ec) {
+        acceptor.listen(net::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        err << "outrigger demo-upstream: cannot listen on " << address << ':' << *port << ": "
+            << ec.message() << '\n';
+        return 1;
+    }
+    out << "outrigger: demo upstream \"" << name << "\" listening on " << address << ':'
+        << acceptor.local_endpoint().port() << '\n'
+        << std::flush;
+    net::co_spawn(ioc, demo_accept(acceptor, name + "\n"), net::detached);
+    net::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code&, int) { ioc.stop(); });
+    ioc.run();
+    return 0;
+}
+
+}  // namespace outrigger::cli

@@ -1,0 +1,56 @@
+#pragma once
+// Runtime options of the data path (DECISIONS §1 `run` flags and §3.3 timeouts), filled by
+// `cli/run_cmd.cpp` or by tests. Immutable once the server starts; every worker reads it.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/ip/address.hpp>
+
+namespace outrigger::proxy {
+
+/// `--connect-to HOST:PORT:ADDR:PORT` (curl semantics): wherever discovery says HOST:PORT,
+/// connect to ADDR:PORT instead. An empty `host` matches every host, port 0 every port.
+struct connect_to_rule {
+    std::string host;  // lower-case
+    std::uint16_t port = 0;
+    std::string addr;
+    std::uint16_t addr_port = 0;
+};
+
+/// Test hook in front of DNS: returns true and fills `out` to answer `host` itself. Called on
+/// worker threads, so it must be thread-safe (tests pass pure functions).
+using resolve_hook =
+    std::function<bool(std::string_view host, std::vector<boost::asio::ip::address>& out)>;
+
+enum class log_level { error = 0, warn = 1, info = 2, debug = 3 };
+
+struct server_config {
+    std::string egress_address = "127.0.0.1";
+    std::uint16_t egress_port = 15001;
+    std::string ingress_address = "0.0.0.0";
+    std::uint16_t ingress_port = 15000;
+    std::string app_address = "127.0.0.1";
+    unsigned workers = 1;
+    std::vector<connect_to_rule> connect_to;
+    log_level level = log_level::warn;
+    std::string access_log_path;       // empty: off; "-": stdout
+    std::string access_log_format = "envoy";
+
+    std::chrono::milliseconds downstream_idle{300'000};  // DECISIONS §3.3
+    std::chrono::milliseconds upstream_idle{60'000};
+    std::chrono::milliseconds connect_timeout{5'000};
+    std::chrono::milliseconds dns_refresh{5'000};
+    std::size_t header_limit = 60 * 1024;   // bytes of the request head → 431
+    std::size_t max_headers = 100;          // header count → 431
+    std::size_t replay_buffer = 64 * 1024;  // request body buffered for retries
+    std::size_t max_idle_per_endpoint = 256;
+
+    resolve_hook resolve_override_for_test;
+};
+
+}  // namespace outrigger::proxy

@@ -1,0 +1,614 @@
+#include "proxy/downstream_session.hpp"
+
+#include <array>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
+
+#include "proxy/access_log.hpp"
+#include "proxy/forwarder.hpp"
+#include "proxy/http_util.hpp"
+#include "proxy/local_reply.hpp"
+#include "proxy/request_ctx.hpp"
+
+namespace outrigger::proxy {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto tok = net::as_tuple(net::use_awaitable);
+
+/// Everything one connection owns, reused across its requests.
+struct session_state {
+    session_state(worker& wk, tcp::socket&& sock, listener_kind k)
+        : w(wk), kind(k), down(std::move(sock)) {}
+    worker& w;
+    listener_kind kind;
+    beast::tcp_stream down;
+    beast::flat_buffer buf;
+    std::optional<http::request_parser<http::buffer_body>> parser;
+    std::vector<char> replay;
+    std::vector<char> chunk;
+    std::vector<routing::header_view> headers;
+    std::string norm_path;
+    std::string host_buf;
+    std::string authority_buf;
+    std::string origin_buf;
+    std::string what_buf;
+    std::string port_list;
+};
+
+void append_fmt(std::string& out, fmt::string_view f, fmt::format_args args) {
+    fmt::vformat_to(std::back_inserter(out), f, args);
+}
+
+template <typename... Args>
+std::string& assign_fmt(std::string& out, fmt::format_string<Args...> f, Args&&... args) {
+    out.clear();
+    append_fmt(out, f, fmt::make_format_args(args...));
+    return out;
+}
+
+std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
+
+void write_access_log(session_state& s, const request_ctx& c,
+                      std::chrono::system_clock::time_point start_wall,
+                      clock_type::time_point start) {
+    access_log* log = s.w.log();
+    if (log == nullptr) {
+        return;
+    }
+    const auto& req = s.parser->get();
+    access_entry e;
+    e.start = start_wall;
+    e.listener = s.kind == listener_kind::egress ? "egress" : "ingress";
+    e.method = sv(req.method_string());
+    e.path = sv(req.target());
+    e.protocol = c.client_version >= 11 ? "HTTP/1.1" : "HTTP/1.0";
+    e.status = c.status;
+    e.flags = c.flags;
+    e.bytes_received = c.bytes_in;
+    e.bytes_sent = c.bytes_out;
+    e.duration_ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - start).count());
+    e.attempts = c.attempts;
+    e.user_agent = sv(req[http::field::user_agent]);
+    e.request_id = sv(req["x-request-id"]);
+    e.authority = sv(req[http::field::host]);
+    e.upstream_host = c.upstream_ep.port() == 0
+                          ? std::string("-")
+                          : fmt::format("{}:{}", c.upstream_ep.address().to_string(),
+                                        c.upstream_ep.port());
+    log->write(e);
+}
+
+/// Writes a local reply. Keeps the connection only if the client wants it and the request body
+/// was fully consumed (otherwise its unread bytes would be parsed as the next request).
+net::awaitable<bool> write_local_reply(session_state& s, request_ctx& c, errc e,
+                                       std::string_view sentence, std::uint32_t extra_flags) {
+    const bool keep = c.client_keep_alive && s.parser->is_done() && !c.close_after;
+    auto res = make_local_reply(e, sentence, extra_flags, keep, c.flags);
+    c.status = res.result_int();
+    s.down.expires_after(s.w.config().downstream_idle);
+    auto [ec, n] = co_await http::async_write(s.down, res, tok);
+    c.bytes_out += n;
+    c.response_started = true;
+    co_return keep && !ec;
+}
+
+/// A reply for a request whose head could not be used at all; the connection is closed after it.
+net::awaitable<void> write_bare_reply(session_state& s, errc e, std::string_view sentence) {
+    std::uint32_t flags = 0;
+    auto res = make_local_reply(e, sentence, 0, false, flags);
+    s.down.expires_after(s.w.config().downstream_idle);
+    auto [ec, n] = co_await http::async_write(s.down, res, tok);
+    (void)n;
+    (void)ec;  // the connection is closed next either way
+}
+
+// ---- CONNECT tunnels --------------------------------------------------------------------------
+
+struct tunnel_state {
+    clock_type::time_point last_activity = clock_type::now();
+    int open_pumps = 2;
+};
+
+net::awaitable<void> pump(tcp::socket& from, tcp::socket& to, tunnel_state& t,
+                          net::steady_timer& watchdog) {
+    std::array<char, 16 * 1024> b;
+    for (;;) {
+        auto [ec, n] = co_await from.async_read_some(net::buffer(b), tok);
+        if (n > 0) {
+            t.last_activity = clock_type::now();
+            auto [wec, wn] = co_await net::async_write(to, net::buffer(b.data(), n), tok);
+            if (wec) {
+                break;
+            }
+        }
+        if (ec) {
+            break;
+        }
+    }
+    // Propagate the half-close; errors mean the peer is already gone, which is fine here.
+    boost::system::error_code ignored;
+    to.shutdown(tcp::socket::shutdown_send, ignored);
+    if (--t.open_pumps == 0) {
+        watchdog.cancel();
+    }
+}
+
+net::awaitable<void> idle_watchdog(tcp::socket& a, tcp::socket& b, tunnel_state& t,
+                                   net::steady_timer& timer, std::chrono::milliseconds idle) {
+    for (;;) {
+        timer.expires_at(t.last_activity + idle);
+        auto [ec] = co_await timer.async_wait(tok);
+        if (ec || t.open_pumps == 0) {
+            co_return;  // cancelled: both directions finished
+        }
+        if (clock_type::now() - t.last_activity >= idle) {
+            boost::system::error_code ignored;  // closing an idle tunnel; nothing to report
+            a.close(ignored);
+            b.close(ignored);
+            co_return;
+        }
+    }
+}
+
+net::awaitable<void> handle_connect(session_state& s, request_ctx& c,
+                                    const routing::snapshot& snap) {
+    using namespace net::experimental::awaitable_operators;
+    const auto& req = s.parser->get();
+    authority a;
+    if (!parse_authority(sv(req.target()), a)) {
+        co_await write_local_reply(s, c, errc::downstream_protocol_error,
+                                   "malformed CONNECT target, expected host:port", 0);
+        co_return;
+    }
+    const std::uint16_t port = a.port.value_or(443);
+    s.host_buf.assign(a.host);
+    if (!snap.egress_allowed(s.host_buf)) {
+        c.close_after = true;
+        co_await write_local_reply(
+            s, c, errc::connect_denied,
+            assign_fmt(s.what_buf,
+                       "CONNECT to \"{}:{}\" refused: the mesh egress filter is DROP_ALL and the "
+                       "host matches no --egress-allow pattern",
+                       s.host_buf, port),
+            0);
+        co_return;
+    }
+    const tcp::endpoint ep = co_await s.w.endpoints().pick(s.host_buf, port, false);
+    c.upstream_ep = ep;
+    if (ep.port() == 0) {
+        c.close_after = true;
+        co_await write_local_reply(
+            s, c, errc::no_endpoint,
+            assign_fmt(s.what_buf, "no address for CONNECT target \"{}:{}\"", s.host_buf, port), 0);
+        co_return;
+    }
+    beast::tcp_stream up(s.w.ioc());
+    up.expires_after(s.w.config().connect_timeout);
+    ++c.attempts;
+    auto [cec] = co_await up.async_connect(ep, tok);
+    if (cec) {
+        c.close_after = true;
+        co_await write_local_reply(
+            s, c, errc::upstream_connect_failed,
+            assign_fmt(s.what_buf, "cannot connect to \"{}:{}\" at {}:{}: {}", s.host_buf, port,
+                       ep.address().to_string(), ep.port(), cec.message()),
+            0);
+        co_return;
+    }
+    up.expires_never();
+    s.down.expires_never();
+    static constexpr std::string_view established = "HTTP/1.1 200 Connection Established\r\n\r\n";
+    auto [wec, wn] = co_await net::async_write(s.down.socket(), net::buffer(established.data(),
+                                                                            established.size()),
+                                               tok);
+    c.status = 200;
+    c.response_started = true;
+    c.close_after = true;
+    if (wec) {
+        co_return;
+    }
+    if (s.buf.size() > 0) {
+        // Bytes the client sent right after its CONNECT head belong to the tunnel.
+        auto [fec, fn] = co_await net::async_write(up.socket(), s.buf.data(), tok);
+        s.buf.consume(s.buf.size());
+        if (fec) {
+            co_return;
+        }
+    }
+    tunnel_state t;
+    net::steady_timer watchdog(s.w.ioc());
+    co_await (pump(s.down.socket(), up.socket(), t, watchdog) &&
+              pump(up.socket(), s.down.socket(), t, watchdog) &&
+              idle_watchdog(s.down.socket(), up.socket(), t, watchdog,
+                            s.w.config().downstream_idle));
+}
+
+// ---- Request classification -------------------------------------------------------------------
+
+/// Rewrites the request head for the upstream: origin-form target, Host, hop-by-hop removal,
+/// x-forwarded-proto, x-request-id, HTTP/1.1.
+void prepare_upstream_head(session_state& s, bool absolute) {
+    auto& req = s.parser->get();
+    if (absolute) {
+        req.target(s.origin_buf);
+        req.set(http::field::host, s.authority_buf);
+    }
+    strip_hop_by_hop(req);
+    req.set("x-forwarded-proto", "http");
+    if (req.find("x-request-id") == req.end()) {
+        char id[36];
+        s.w.rng().uuid_v4(id);
+        req.set("x-request-id", std::string_view(id, sizeof(id)));
+    }
+    req.version(11);
+}
+
+/// Egress: route with the snapshot or apply the egress filter. Returns false (with the reply
+/// already written) when the request is answered locally.
+net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const routing::snapshot& snap,
+                                     bool& keep) {
+    auto& req = s.parser->get();
+    const std::string_view target = sv(req.target());
+    std::string_view authority_text;
+    std::string_view origin;
+    bool absolute = false;
+    if (!target.empty() && target.front() == '/') {
+        origin = target;
+        authority_text = sv(req[http::field::host]);
+    } else if (split_absolute_form(target, authority_text, origin)) {
+        absolute = true;
+    } else if (target == "*") {
+        origin = target;
+        authority_text = sv(req[http::field::host]);
+    } else {
+        keep = co_await write_local_reply(
+            s, c, errc::downstream_protocol_error,
+            assign_fmt(s.what_buf, "malformed request target \"{}\": use origin-form with a Host "
+                                   "header or absolute-form http://host:port/path",
+                       target.substr(0, 200)),
+            0);
+        co_return false;
+    }
+    authority a;
+    if (!parse_authority(authority_text, a)) {
+        keep = co_await write_local_reply(
+            s, c, errc::downstream_protocol_error,
+            authority_text.empty()
+                ? std::string_view("request names no host: send a Host header or an absolute URI")
+                : std::string_view(assign_fmt(s.what_buf, "malformed host \"{}\"",
+                                              authority_text.substr(0, 200))),
+            0);
+        co_return false;
+    }
+    if (absolute) {
+        s.authority_buf.assign(authority_text);
+        s.origin_buf.clear();
+        if (origin.empty() || origin.front() != '/') {
+            s.origin_buf.push_back('/');
+        }
+        s.origin_buf.append(origin);
+    }
+
+    // Routing view: normalised path into a reused buffer, query split off, headers as views.
+    const auto qpos = origin.find('?');
+    std::string_view path = origin.substr(0, qpos);
+    const std::string_view query = qpos == std::string_view::npos ? std::string_view{}
+                                                                  : origin.substr(qpos + 1);
+    if (path.empty()) {
+        path = "/";
+    }
+    routing::normalize_path(path, s.norm_path);
+    s.headers.clear();
+    for (const auto& f : req) {
+        s.headers.push_back({sv(f.name_string()), sv(f.value())});
+    }
+    routing::request_view view;
+    view.method = sv(req.method_string());
+    view.path = s.norm_path;
+    view.query = query;
+    view.host = a.host;
+    view.port = a.port;
+    view.headers = s.headers;
+    const routing::route_decision d = routing::decide(snap, view, s.w.rng().next32());
+    s.host_buf.assign(a.host);
+    const std::string_view host = s.host_buf;
+    const std::uint16_t port = a.port.value_or(0);
+    using outcome = routing::route_decision::outcome_t;
+
+    switch (d.outcome) {
+    case outcome::routed: {
+        const routing::upstream_target* t = d.target;
+        if (t == nullptr) {
+            break;  // defensive: treated as no route below
+        }
+        c.up.kind = upstream_choice::kind_t::target;
+        c.up.target = t;
+        c.up.host = t->endpoints.hostname;
+        c.up.port = t->port;
+        c.up.all_addresses = t->endpoints.all_addresses;
+        c.up.retry = d.retry;
+        c.up.per_request_timeout = d.per_request_timeout;
+        c.up.what = assign_fmt(s.what_buf, "virtual node \"{}\"", t->node_name);
+        if (t->endpoints.kind == routing::endpoint_source::kind_t::none ||
+            t->endpoints.hostname.empty()) {
+            keep = co_await write_local_reply(
+                s, c, errc::no_endpoint,
+                assign_fmt(s.origin_buf, "no healthy upstream: virtual node \"{}\" has no service "
+                                         "discovery",
+                           t->node_name),
+                0);
+            co_return false;
+        }
+        if (t->tls.mode != routing::tls_origination::mode_t::plaintext) {
+            // TODO(proxy): TLS origination lands with the mTLS issue; refuse rather than send
+            // plaintext to a listener that expects TLS.
+            keep = co_await write_local_reply(
+                s, c, errc::upstream_tls_failed,
+                assign_fmt(s.origin_buf, "TLS origination to virtual node \"{}\" ({}) is not "
+                                         "supported yet",
+                           t->node_name, t->tls.source),
+                0);
+            co_return false;
+        }
+        prepare_upstream_head(s, absolute);
+        co_return true;
+    }
+    case outcome::unmodelled:
+    case outcome::wrong_port: {
+        if (snap.egress_allowed(host)) {
+            c.up.kind = upstream_choice::kind_t::passthrough;
+            c.up.host = host;
+            c.up.port = a.port.value_or(80);
+            c.up.all_addresses = false;
+            c.up.retry = nullptr;
+            c.up.per_request_timeout = std::chrono::milliseconds{0};
+            c.up.what = "the requested host";
+            prepare_upstream_head(s, absolute);
+            co_return true;
+        }
+        std::string& msg = s.origin_buf;
+        msg.clear();
+        if (d.outcome == outcome::wrong_port && d.service != nullptr) {
+            s.port_list.clear();
+            for (const auto& sp : d.service->ports) {
+                append_fmt(s.port_list, s.port_list.empty() ? "{}" : ", {}",
+                           fmt::make_format_args(sp.port));
+            }
+            assign_fmt(msg, "virtual service \"{}\" does not listen on port {} (it listens on {})",
+                       host, port, s.port_list);
+        } else {
+            const std::string closest = snap.closest_service(host);
+            const std::string canon = routing::canonical_host(host);
+            if (!closest.empty() && closest == canon) {
+                assign_fmt(msg, "virtual service \"{}\" is not among this node's backends and the "
+                                "egress filter refuses unmodelled egress",
+                           host);
+            } else {
+                if (port != 0) {
+                    assign_fmt(msg, "no virtual service \"{}\" among this node's backends on port {}",
+                               host, port);
+                } else {
+                    assign_fmt(msg, "no virtual service \"{}\" among this node's backends", host);
+                }
+                if (!closest.empty()) {
+                    append_fmt(msg, " (did you mean \"{}\"?)", fmt::make_format_args(closest));
+                }
+            }
+        }
+        keep = co_await write_local_reply(s, c, errc::egress_denied, msg, 0);
+        co_return false;
+    }
+    case outcome::ambiguous_port: {
+        s.port_list.clear();
+        if (d.service != nullptr) {
+            for (const auto& sp : d.service->ports) {
+                append_fmt(s.port_list, s.port_list.empty() ? "{}" : ", {}",
+                           fmt::make_format_args(sp.port));
+            }
+        }
+        keep = co_await write_local_reply(
+            s, c, errc::ambiguous_port,
+            assign_fmt(s.origin_buf, "virtual service \"{}\" listens on ports {}: name one in the "
+                                     "Host header or URI",
+                       host, s.port_list),
+            0);
+        co_return false;
+    }
+    case outcome::no_route:
+        break;
+    case outcome::no_provider:
+        keep = co_await write_local_reply(
+            s, c, errc::no_provider,
+            assign_fmt(s.origin_buf, "virtual service \"{}\" has no provider", host), 0);
+        co_return false;
+    }
+    const std::string_view router =
+        d.service != nullptr ? std::string_view(d.service->provider_name) : std::string_view("?");
+    keep = co_await write_local_reply(
+        s, c, errc::no_route,
+        assign_fmt(s.origin_buf, "no route of virtual router \"{}\" matches {} {} for virtual "
+                                 "service \"{}\"",
+                   router, sv(req.method_string()), s.norm_path.substr(0, 200), host),
+        0);
+    co_return false;
+}
+
+/// Ingress: pick the node listener (Host port with several listeners) and the local app.
+net::awaitable<bool> classify_ingress(session_state& s, request_ctx& c,
+                                      const routing::snapshot& snap, bool& keep) {
+    auto& req = s.parser->get();
+    const routing::ingress_listener* l = nullptr;
+    std::uint16_t port = 0;
+    if (snap.ingress.size() == 1) {
+        l = &snap.ingress.front();
+    } else {
+        authority a;
+        if (parse_authority(sv(req[http::field::host]), a) && a.port) {
+            port = *a.port;
+            l = snap.find_ingress(port);
+        }
+    }
+    if (l == nullptr) {
+        keep = co_await write_local_reply(
+            s, c, errc::no_listener,
+            snap.ingress.empty()
+                ? std::string_view("this proxy runs no virtual node, so it has no inbound listener")
+                : std::string_view(assign_fmt(s.origin_buf,
+                                              "virtual node \"{}\" has no listener on port {} "
+                                              "(name the port in the Host header)",
+                                              snap.node_name.value_or(""), port)),
+            0);
+        co_return false;
+    }
+    c.up.kind = upstream_choice::kind_t::app;
+    c.up.host = s.w.config().app_address;
+    c.up.port = l->port;
+    c.up.all_addresses = false;
+    c.up.retry = nullptr;
+    c.up.per_request_timeout = l->per_request_timeout;
+    c.up.what = assign_fmt(s.what_buf, "the local app on port {}", l->port);
+    std::string_view authority_text;
+    std::string_view origin;
+    const bool absolute = split_absolute_form(sv(req.target()), authority_text, origin);
+    if (absolute) {
+        s.authority_buf.assign(authority_text);
+        s.origin_buf.clear();
+        if (origin.empty() || origin.front() != '/') {
+            s.origin_buf.push_back('/');
+        }
+        s.origin_buf.append(origin);
+    }
+    prepare_upstream_head(s, absolute);
+    co_return true;
+}
+
+/// Handles one request whose head was read. Returns true to keep the connection.
+net::awaitable<bool> handle_request(session_state& s) {
+    const auto start = clock_type::now();
+    const auto start_wall = std::chrono::system_clock::now();
+    auto& req = s.parser->get();
+    // Pin the snapshot for the whole request (STYLE §2.6).
+    const std::shared_ptr<const routing::snapshot> snap = s.w.snapshot();
+    request_ctx c{s.w, s.down, s.buf, *s.parser, s.replay, s.chunk};
+    c.client_version = req.version();
+    c.client_keep_alive = req.keep_alive();
+    c.head_request = req.method() == http::verb::head;
+    c.expect_continue = iequals_ascii(sv(req[http::field::expect]), "100-continue");
+
+    bool keep = false;
+    if (!snap) {
+        keep = co_await write_local_reply(s, c, errc::no_route, "no routing snapshot loaded", 0);
+    } else if (s.kind == listener_kind::egress && req.method() == http::verb::connect) {
+        co_await handle_connect(s, c, *snap);
+        keep = false;
+    } else {
+        const bool go = s.kind == listener_kind::egress ? co_await classify_egress(s, c, *snap, keep)
+                                                        : co_await classify_ingress(s, c, *snap, keep);
+        if (go) {
+            const forward_result r = co_await forward(c);
+            if (r.error == errc::ok) {
+                keep = c.client_keep_alive && !c.close_after;
+            } else if (c.response_started) {
+                keep = false;  // cannot happen: forward only fails before writing
+            } else {
+                keep = co_await write_local_reply(s, c, r.error, r.message, r.extra_flags);
+            }
+        }
+    }
+    write_access_log(s, c, start_wall, start);
+    co_return keep;
+}
+
+bool is_http_error(const boost::system::error_code& ec) {
+    static const auto& cat = http::make_error_code(http::error::end_of_stream).category();
+    return ec.category() == cat;
+}
+
+}  // namespace
+
+net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, listener_kind kind) {
+    session_state s(w, std::move(socket), kind);
+    const auto& cfg = w.config();
+    for (;;) {
+        s.parser.emplace();
+        s.parser->header_limit(static_cast<std::uint32_t>(cfg.header_limit));
+        s.parser->body_limit(boost::none);  // bodies are streamed, never held whole
+        s.down.expires_after(cfg.downstream_idle);
+        auto [ec, n] = co_await http::async_read_header(s.down, s.buf, *s.parser, tok);
+        if (ec) {
+            if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
+                break;
+            }
+            if (ec == beast::error::timeout) {
+                if (s.buf.size() > 0) {
+                    co_await write_bare_reply(s, errc::idle_timeout,
+                                              "no complete request head within the idle timeout");
+                }
+                break;
+            }
+            if (ec == http::error::header_limit) {
+                co_await write_bare_reply(
+                    s, errc::header_too_large,
+                    fmt::format("request headers exceed the limit of {} bytes", cfg.header_limit));
+                break;
+            }
+            if (is_http_error(ec)) {
+                co_await write_bare_reply(s, errc::downstream_protocol_error,
+                                          fmt::format("malformed request: {}", ec.message()));
+            }
+            break;  // socket errors: the peer is gone
+        }
+        const auto& req = s.parser->get();
+        const auto header_count = static_cast<std::size_t>(std::distance(req.begin(), req.end()));
+        if (header_count > cfg.max_headers) {
+            co_await write_bare_reply(s, errc::header_too_large,
+                                      fmt::format("request has {} headers, more than the limit of {}",
+                                                  header_count, cfg.max_headers));
+            break;
+        }
+        const bool has_te = req.count(http::field::transfer_encoding) > 0;
+        if (has_te && req.count(http::field::content_length) > 0) {
+            co_await write_bare_reply(s, errc::downstream_protocol_error,
+                                      "malformed request: both Content-Length and "
+                                      "Transfer-Encoding");
+            break;
+        }
+        if (has_te && !is_chunked_final(sv(req[http::field::transfer_encoding]))) {
+            co_await write_bare_reply(s, errc::downstream_protocol_error,
+                                      "malformed request: Transfer-Encoding does not end in chunked");
+            break;
+        }
+        if (!co_await handle_request(s)) {
+            break;
+        }
+    }
+    // Graceful close: send FIN so that the client reads the whole last response.
+    boost::system::error_code ignored;  // the peer may already be gone; nothing left to do
+    s.down.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    s.down.close();
+}
+
+}  // namespace outrigger::proxy

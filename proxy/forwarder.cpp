@@ -1,0 +1,453 @@
+#include "proxy/forwarder.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
+
+#include "proxy/http_util.hpp"
+#include "proxy/retry_policy.hpp"
+#include "proxy/upstream_pool.hpp"
+#include "proxy/worker.hpp"
+
+namespace outrigger::proxy {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto tok = net::as_tuple(net::use_awaitable);
+constexpr std::size_t response_header_limit = 64 * 1024;
+
+void set_deadline(beast::tcp_stream& s, clock_type::time_point tp) {
+    if (tp == clock_type::time_point::max()) {
+        s.expires_never();
+    } else {
+        s.expires_at(tp);
+    }
+}
+
+/// Reads request body bytes into [data, data + cap). Stops when the body is complete, the
+/// buffer is full, or (when `some`) as soon as any byte arrived. `got` receives the count.
+net::awaitable<boost::system::error_code> read_request_body(request_ctx& c, char* data,
+                                                            std::size_t cap, std::size_t& got,
+                                                            bool some) {
+    auto& body = c.parser.get().body();
+    got = 0;
+    while (!c.parser.is_done() && got < cap) {
+        body.data = data + got;
+        body.size = cap - got;
+        c.down.expires_after(c.w.config().downstream_idle);
+        auto [ec, n] = co_await http::async_read_some(c.down, c.down_buf, c.parser, tok);
+        got = cap - body.size;
+        if (ec == http::error::need_buffer) {
+            ec = {};
+        }
+        if (ec) {
+            co_return ec;
+        }
+        if (some && got > 0) {
+            break;
+        }
+    }
+    co_return boost::system::error_code{};
+}
+
+/// Points the body of a buffer_body message at `n` bytes of `data` (null when empty).
+template <class Body>
+void set_body(Body& b, char* data, std::size_t n, bool more) {
+    b.data = n == 0 ? nullptr : data;
+    b.size = n;
+    b.more = more;
+}
+
+enum class write_status { ok, stale, failed, downstream_failed };
+
+/// Writes the request head and body to the upstream. When the body was not fully buffered, the
+/// rest is relayed from downstream (then the request can no longer be replayed).
+net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& conn,
+                                           std::size_t buffered, bool body_complete,
+                                           clock_type::time_point deadline, bool reused,
+                                           bool& streamed) {
+    auto& req = c.parser.get();
+    set_body(req.body(), c.replay.data(), buffered, !body_complete);
+    http::request_serializer<http::buffer_body> sr{req};
+    set_deadline(conn.stream, deadline);
+    auto [ec, n] = co_await http::async_write(conn.stream, sr, tok);
+    if (ec == http::error::need_buffer) {
+        ec = {};
+    }
+    if (ec) {
+        co_return reused ? write_status::stale : write_status::failed;
+    }
+    while (!sr.is_done()) {
+        // Stream the rest of the body: read some from downstream, write it upstream.
+        std::size_t got = 0;
+        streamed = true;
+        const auto rec = co_await read_request_body(c, c.replay.data(), c.replay.size(), got, true);
+        if (rec) {
+            co_return write_status::downstream_failed;
+        }
+        c.bytes_in += got;
+        set_body(req.body(), c.replay.data(), got, !c.parser.is_done());
+        if (got == 0 && !c.parser.is_done()) {
+            continue;
+        }
+        set_deadline(conn.stream, deadline);
+        auto [wec, wn] = co_await http::async_write(conn.stream, sr, tok);
+        if (wec == http::error::need_buffer) {
+            wec = {};
+        }
+        if (wec) {
+            co_return write_status::failed;
+        }
+    }
+    co_return write_status::ok;
+}
+
+bool is_http_parse_error(const boost::system::error_code& ec) {
+    static const auto& cat = http::make_error_code(http::error::end_of_stream).category();
+    return ec.category() == cat && ec != http::error::end_of_stream &&
+           ec != http::error::partial_message;
+}
+
+enum class relay_status { done, failed_before_downstream, failed };
+
+/// Relays the response whose head is in `p` downstream, streaming the body.
+net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection& conn,
+                                            http::response_parser<http::buffer_body>& p,
+                                            clock_type::time_point deadline) {
+    auto& res = p.get();
+    c.status = res.result_int();
+    strip_hop_by_hop(res);
+    const bool bodyless = c.head_request || c.status == 204 || c.status == 304;
+    bool keep = c.client_keep_alive;
+    if (bodyless) {
+        // No body follows: never let the serializer emit a last-chunk.
+        if (res.chunked()) {
+            res.chunked(false);
+        }
+    } else if (res.count(http::field::content_length) == 0 && !res.chunked()) {
+        // Close-delimited upstream body: re-frame as chunked for HTTP/1.1 clients.
+        if (c.client_version >= 11) {
+            res.chunked(true);
+        } else {
+            keep = false;
+        }
+    }
+    if (c.client_version < 11 && res.chunked()) {
+        res.chunked(false);  // HTTP/1.0 cannot chunk: send raw, delimit by close
+        keep = false;
+    }
+    res.version(11);
+    res.keep_alive(keep);
+    if (keep && c.client_version < 11) {
+        res.set(http::field::connection, "keep-alive");
+    }
+    if (!keep) {
+        c.close_after = true;
+    }
+
+    http::response_serializer<http::buffer_body> sr{res};
+    const std::size_t cap = c.chunk.size();
+    do {
+        if (!p.is_done()) {
+            auto& body = res.body();
+            body.data = c.chunk.data();
+            body.size = cap;
+            set_deadline(conn.stream, deadline);
+            auto [ec, n] = co_await http::async_read_some(conn.stream, conn.buffer, p, tok);
+            if (ec == http::error::need_buffer) {
+                ec = {};
+            }
+            const std::size_t got = cap - body.size;
+            if (ec) {
+                if (!c.response_started) {
+                    co_return relay_status::failed_before_downstream;
+                }
+                // Upstream died mid-body: the client sees a truncated response and a close.
+                c.close_after = true;
+                co_return relay_status::failed;
+            }
+            set_body(body, c.chunk.data(), got, !p.is_done());
+            if (got == 0 && !p.is_done()) {
+                continue;
+            }
+        } else {
+            set_body(res.body(), nullptr, 0, false);
+        }
+        c.down.expires_after(c.w.config().downstream_idle);
+        auto [wec, wn] = co_await http::async_write(c.down, sr, tok);
+        c.response_started = true;
+        c.bytes_out += wn;
+        if (wec == http::error::need_buffer) {
+            wec = {};
+        }
+        if (wec) {
+            c.close_after = true;
+            co_return relay_status::failed;
+        }
+    } while (!p.is_done() || !sr.is_done());
+    co_return relay_status::done;
+}
+
+}  // namespace
+
+net::awaitable<forward_result> forward(request_ctx& c) {
+    const auto& cfg = c.w.config();
+    auto& req = c.parser.get();
+    const auto start = clock_type::now();
+    const auto req_deadline = c.up.per_request_timeout.count() > 0
+                                  ? start + c.up.per_request_timeout
+                                  : clock_type::time_point::max();
+    if (c.chunk.empty()) {
+        c.chunk.resize(16 * 1024);
+    }
+
+    // 1. Buffer the request body (up to replay_buffer) so that attempts can be replayed.
+    std::size_t buffered = 0;
+    bool body_complete = c.parser.is_done();
+    if (!body_complete) {
+        if (c.replay.empty()) {
+            c.replay.resize(cfg.replay_buffer);
+        }
+        if (c.expect_continue) {
+            // The proxy answers 100-continue itself (and strips Expect): the upstream then
+            // sees an ordinary request whose body is already on its way.
+            static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+            c.down.expires_after(cfg.downstream_idle);
+            auto [ec, n] = co_await net::async_write(c.down, net::buffer(cont.data(), cont.size()), tok);
+            if (ec) {
+                c.close_after = true;
+                co_return forward_result{errc::downstream_protocol_error, "client went away", 0};
+            }
+        }
+        const auto ec = co_await read_request_body(c, c.replay.data(), c.replay.size(), buffered, false);
+        if (ec) {
+            c.close_after = true;
+            co_return forward_result{errc::downstream_protocol_error,
+                                     fmt::format("malformed request body: {}", ec.message()), 0};
+        }
+        c.bytes_in += buffered;
+        body_complete = c.parser.is_done();
+        if (body_complete) {
+            // Fully buffered: re-frame with Content-Length (also when it came chunked).
+            if (req.chunked()) {
+                req.chunked(false);
+            }
+            req.content_length(buffered);
+        }
+    }
+
+    // 2. Attempts.
+    retry_state st;
+    st.request_replayable = body_complete;
+    const routing::retry_spec* spec = c.up.retry;
+    const auto per_try = (spec != nullptr && spec->present) ? spec->per_try_timeout
+                                                            : std::chrono::milliseconds{0};
+    bool stale_retry_used = false;
+    std::optional<http::response_parser<http::buffer_body>> p;
+    for (;;) {
+        ++c.attempts;
+        const auto now = clock_type::now();
+        if (now >= req_deadline) {
+            co_return forward_result{
+                errc::upstream_timeout,
+                fmt::format("{} did not answer within {} ms", c.up.what, c.up.per_request_timeout.count()),
+                st.retries_done > 0 ? static_cast<std::uint32_t>(flag_urx) : 0u};
+        }
+        const auto try_deadline =
+            per_try.count() > 0 ? std::min(req_deadline, now + per_try) : req_deadline;
+
+        const tcp::endpoint ep =
+            co_await c.w.endpoints().pick(c.up.host, c.up.port, c.up.all_addresses);
+        if (ep.port() == 0) {
+            co_return forward_result{
+                errc::no_endpoint,
+                fmt::format("no healthy upstream for {}: \"{}:{}\" has no address", c.up.what,
+                            c.up.host, c.up.port),
+                0};
+        }
+        c.upstream_ep = ep;
+
+        attempt_outcome outcome;
+        std::string detail;
+        std::unique_ptr<upstream_connection> conn = c.w.pool().acquire(ep);
+        const bool reused = conn != nullptr;
+        if (!conn) {
+            conn = std::make_unique<upstream_connection>(c.w.ioc().get_executor());
+            conn->peer = ep;
+            set_deadline(conn->stream, std::min(try_deadline, clock_type::now() + cfg.connect_timeout));
+            auto [ec] = co_await conn->stream.async_connect(ep, tok);
+            if (ec) {
+                if (ec == beast::error::timeout && clock_type::now() >= req_deadline) {
+                    co_return forward_result{
+                        errc::upstream_timeout,
+                        fmt::format("{} did not answer within {} ms", c.up.what,
+                                    c.up.per_request_timeout.count()),
+                        0};
+                }
+                outcome.kind = attempt_outcome::kind_t::connect_error;
+                detail = ec == beast::error::timeout ? std::string("connect timeout") : ec.message();
+            } else {
+                boost::system::error_code opt_ec;
+                conn->stream.socket().set_option(tcp::no_delay(true), opt_ec);  // latency only
+            }
+        }
+        if (outcome.kind != attempt_outcome::kind_t::connect_error) {
+            ++conn->requests;
+            bool streamed = false;
+            const auto ws = co_await write_request(c, *conn, buffered, body_complete, try_deadline,
+                                                   reused, streamed);
+            if (ws == write_status::downstream_failed) {
+                c.close_after = true;
+                co_return forward_result{errc::downstream_protocol_error,
+                                         "client request body ended early", 0};
+            }
+            if (ws == write_status::stale && !streamed && !stale_retry_used) {
+                // A pooled connection the upstream had already closed: retry once on a fresh
+                // one without counting it as an attempt (Pingora's "reused only" rule).
+                stale_retry_used = true;
+                --c.attempts;
+                continue;
+            }
+            if (ws != write_status::ok) {
+                outcome.kind = attempt_outcome::kind_t::reset;
+                detail = "write failed";
+                if (streamed) {
+                    st.request_replayable = false;
+                }
+            } else {
+                if (streamed) {
+                    st.request_replayable = false;
+                }
+                // Read the response head; skip interim 1xx responses.
+                boost::system::error_code ec;
+                for (;;) {
+                    p.emplace();
+                    p->header_limit(response_header_limit);
+                    p->body_limit(boost::none);
+                    if (c.head_request) {
+                        p->skip(true);
+                    }
+                    set_deadline(conn->stream, try_deadline);
+                    auto [rec, rn] = co_await http::async_read_header(conn->stream, conn->buffer, *p, tok);
+                    ec = rec;
+                    if (ec) {
+                        break;
+                    }
+                    const unsigned s = p->get().result_int();
+                    if (s < 100 || s >= 200 || s == 101) {
+                        break;
+                    }
+                }
+                if (ec) {
+                    if (ec == beast::error::timeout) {
+                        if (clock_type::now() >= req_deadline) {
+                            co_return forward_result{
+                                errc::upstream_timeout,
+                                fmt::format("{} at {} did not answer within {} ms", c.up.what,
+                                            ep.address().to_string() + ":" + std::to_string(ep.port()),
+                                            c.up.per_request_timeout.count()),
+                                st.retries_done > 0 ? static_cast<std::uint32_t>(flag_urx) : 0u};
+                        }
+                        outcome.kind = attempt_outcome::kind_t::per_try_timeout;
+                        detail = fmt::format("per-try timeout of {} ms", per_try.count());
+                    } else if (is_http_parse_error(ec)) {
+                        co_return forward_result{
+                            errc::upstream_protocol_error,
+                            fmt::format("{} sent a malformed response head: {}", c.up.what,
+                                        ec.message()),
+                            0};
+                    } else {
+                        if (reused && !streamed && !stale_retry_used && conn->buffer.size() == 0) {
+                            stale_retry_used = true;
+                            --c.attempts;
+                            continue;
+                        }
+                        outcome.kind = attempt_outcome::kind_t::reset;
+                        detail = ec.message();
+                    }
+                } else {
+                    outcome.kind = attempt_outcome::kind_t::response;
+                    outcome.status = p->get().result_int();
+                }
+            }
+        }
+
+        const bool retry = should_retry(spec, outcome, st);
+        if (!retry && outcome.kind == attempt_outcome::kind_t::response) {
+            const bool upstream_keep_alive = p->get().keep_alive();
+            const auto rs = co_await relay_response(c, *conn, *p, req_deadline);
+            if (rs == relay_status::failed_before_downstream) {
+                co_return forward_result{
+                    errc::upstream_reset,
+                    fmt::format("{} at {}:{} closed the connection in the middle of a response",
+                                c.up.what, ep.address().to_string(), ep.port()),
+                    0};
+            }
+            if (st.retries_done > 0 && spec != nullptr && st.retries_done >= spec->max_retries &&
+                should_retry(spec, outcome, retry_state{0, false, true})) {
+                c.flags |= flag_urx;
+            }
+            if (rs == relay_status::done && upstream_keep_alive && p->is_done() &&
+                conn->buffer.size() == 0) {
+                c.w.pool().release(std::move(conn));
+            }
+            co_return forward_result{};
+        }
+        if (retry) {
+            ++st.retries_done;
+            conn.reset();  // never reuse a connection whose response we abandoned
+            // Envoy-style backoff: random in [0, 25 ms * 2^n), capped at 250 ms, within deadline.
+            const auto base_ms = std::min<std::uint64_t>(250, 25ull << std::min<std::uint32_t>(st.retries_done - 1, 4));
+            const auto wait = std::chrono::milliseconds(c.w.rng().next64() % (base_ms + 1));
+            net::steady_timer t(c.w.ioc());
+            t.expires_at(std::min(req_deadline, clock_type::now() + wait));
+            auto [tec] = co_await t.async_wait(tok);
+            (void)tec;  // only completes by expiry: nothing else cancels this local timer
+            continue;
+        }
+        // Not retried: a local reply for the last failure.
+        const std::uint32_t urx =
+            (st.retries_done > 0 && spec != nullptr && st.retries_done >= spec->max_retries)
+                ? static_cast<std::uint32_t>(flag_urx)
+                : 0u;
+        const std::string where = fmt::format("{}:{}", ep.address().to_string(), ep.port());
+        switch (outcome.kind) {
+        case attempt_outcome::kind_t::connect_error:
+            co_return forward_result{errc::upstream_connect_failed,
+                                     fmt::format("cannot connect to {} at {}: {}", c.up.what, where,
+                                                 detail),
+                                     urx};
+        case attempt_outcome::kind_t::per_try_timeout:
+            co_return forward_result{errc::per_try_timeout,
+                                     fmt::format("{} at {} did not answer: {}", c.up.what, where,
+                                                 detail),
+                                     urx};
+        case attempt_outcome::kind_t::reset:
+        case attempt_outcome::kind_t::response:
+            break;
+        }
+        co_return forward_result{errc::upstream_reset,
+                                 fmt::format("{} at {} closed or reset the connection before a "
+                                             "response ({})",
+                                             c.up.what, where, detail),
+                                 urx};
+    }
+}
+
+}  // namespace outrigger::proxy

@@ -1,0 +1,170 @@
+#include "proxy/http_util.hpp"
+
+#include <array>
+#include <charconv>
+#include <string>
+
+#include <boost/beast/http/rfc7230.hpp>
+
+namespace outrigger::proxy {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool istarts_with(std::string_view s, std::string_view prefix) noexcept {
+    return s.size() >= prefix.size() && iequals_ascii(s.substr(0, prefix.size()), prefix);
+}
+
+std::string_view trim(std::string_view s) noexcept {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+}  // namespace
+
+bool iequals_ascii(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (lower(a[i]) != lower(b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool parse_authority(std::string_view text, authority& out) {
+    out = {};
+    if (text.empty()) {
+        return false;
+    }
+    std::string_view port_text;
+    if (text.front() == '[') {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos) {
+            return false;
+        }
+        out.host = text.substr(1, close - 1);
+        const auto rest = text.substr(close + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') {
+                return false;
+            }
+            port_text = rest.substr(1);
+        }
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon != std::string_view::npos) {
+            if (text.find(':') != colon) {
+                return false;  // bare IPv6 without brackets
+            }
+            out.host = text.substr(0, colon);
+            port_text = text.substr(colon + 1);
+        } else {
+            out.host = text;
+        }
+    }
+    if (out.host.empty() || out.host.find_first_of(" \t/@") != std::string_view::npos) {
+        return false;
+    }
+    if (!port_text.empty()) {
+        unsigned v = 0;
+        auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), v);
+        if (ec != std::errc{} || end != port_text.data() + port_text.size() || v == 0 || v > 65535) {
+            return false;
+        }
+        out.port = static_cast<std::uint16_t>(v);
+    }
+    return true;
+}
+
+bool split_absolute_form(std::string_view target, std::string_view& authority_text,
+                         std::string_view& origin_form) {
+    static constexpr std::string_view scheme = "http://";
+    if (!istarts_with(target, scheme)) {
+        return false;
+    }
+    const auto rest = target.substr(scheme.size());
+    const auto end = rest.find_first_of("/?#");
+    authority_text = rest.substr(0, end);
+    if (end == std::string_view::npos) {
+        origin_form = "/";
+    } else if (rest[end] == '/') {
+        origin_form = rest.substr(end);
+    } else {
+        origin_form = rest.substr(end);  // "?q" without a path: the caller prefixes "/"
+    }
+    return !authority_text.empty();
+}
+
+bool is_chunked_final(std::string_view te_value) {
+    std::string_view last;
+    for (auto tok : http::token_list{te_value}) {
+        last = std::string_view(tok.data(), tok.size());
+    }
+    return iequals_ascii(trim(last), "chunked");
+}
+
+void strip_hop_by_hop(http::fields& f) {
+    // Headers named by Connection (copied: erasing Connection frees their text). At most a few;
+    // `close` / `keep-alive` tokens name no real header and are skipped.
+    std::array<std::string, 8> named;
+    std::size_t named_count = 0;
+    for (auto it = f.find(http::field::connection); it != f.end() &&
+                                                     it->name() == http::field::connection;
+         ++it) {
+        for (auto tok : http::token_list{it->value()}) {
+            const std::string_view t(tok.data(), tok.size());
+            if (iequals_ascii(t, "close") || iequals_ascii(t, "keep-alive") ||
+                iequals_ascii(t, "transfer-encoding") || named_count == named.size()) {
+                continue;
+            }
+            named[named_count++].assign(t);
+        }
+    }
+    for (auto it = f.begin(); it != f.end();) {
+        bool drop = false;
+        switch (it->name()) {
+        case http::field::connection:
+        case http::field::keep_alive:
+        case http::field::te:
+        case http::field::trailer:
+        case http::field::upgrade:
+        case http::field::expect:
+        case http::field::proxy_connection:
+        case http::field::proxy_authorization:
+        case http::field::proxy_authenticate:
+            drop = true;
+            break;
+        default: {
+            const std::string_view name(it->name_string().data(), it->name_string().size());
+            if (istarts_with(name, "proxy-")) {
+                drop = true;
+            } else {
+                for (std::size_t i = 0; i < named_count; ++i) {
+                    if (iequals_ascii(name, named[i])) {
+                        drop = true;
+                        break;
+                    }
+                }
+            }
+        }
+        }
+        if (drop) {
+            it = f.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+}  // namespace outrigger::proxy

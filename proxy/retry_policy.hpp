@@ -1,0 +1,40 @@
+#pragma once
+// The single "retry this outcome?" decision of the attempt loop (STYLE §2.5, spec §10.9).
+// Pure: no clocks, no I/O; exhaustively table-tested in tests/integration/dataplane/retry_table.cpp.
+//
+// Thread-affinity: stateless.
+
+#include <cstdint>
+
+#include "routing/snapshot.hpp"
+
+namespace outrigger::proxy {
+
+/// How one upstream attempt ended.
+struct attempt_outcome {
+    enum class kind_t {
+        response,         // a response head arrived (status below)
+        connect_error,    // connection could not be established (nothing was sent)
+        reset,            // connection closed or reset before a response head
+        per_try_timeout,  // the per-try deadline fired before a response head
+    };
+    kind_t kind = kind_t::response;
+    unsigned status = 0;  // for `response`
+};
+
+/// What the attempt loop knows besides the outcome.
+struct retry_state {
+    std::uint32_t retries_done = 0;   // retries already made (attempts - 1)
+    bool response_started = false;    // a response byte went downstream: never retry
+    bool request_replayable = true;   // the request body is fully buffered (or absent)
+};
+
+/// True when `status` is one of the statuses the App Mesh `server-error` event lists.
+[[nodiscard]] bool is_server_error_status(unsigned status) noexcept;
+
+/// True when the outcome should be retried under `spec` given `state`. `spec == nullptr` or
+/// `!spec->present` means no retries at all.
+[[nodiscard]] bool should_retry(const routing::retry_spec* spec, attempt_outcome outcome,
+                                const retry_state& state) noexcept;
+
+}  // namespace outrigger::proxy

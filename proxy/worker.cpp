@@ -1,0 +1,153 @@
+#include "proxy/worker.hpp"
+
+#include <sys/socket.h>
+
+#include <random>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "proxy/downstream_session.hpp"
+#include "proxy/log.hpp"
+
+namespace outrigger::proxy {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+namespace {
+
+std::uint64_t seed_for(unsigned index) {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ (0x9e37ULL * (index + 1));
+}
+
+net::awaitable<void> accept_loop(worker& w, tcp::acceptor& acceptor, listener_kind kind) {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
+        if (ec) {
+            if (ec == net::error::operation_aborted || !acceptor.is_open()) {
+                co_return;
+            }
+            // EMFILE and friends: log and keep accepting; the kernel keeps the queue.
+            log(log_level::warn, "outrigger: worker {}: accept failed: {}", w.index(), ec.message());
+            continue;
+        }
+        boost::system::error_code opt_ec;
+        socket.set_option(tcp::no_delay(true), opt_ec);  // best effort: a failure only costs latency
+        net::co_spawn(w.ioc(), run_downstream_session(w, std::move(socket), kind),
+                      [&w](std::exception_ptr ep) {
+                          // Coroutine boundary (STYLE §3.4): nothing escapes a session.
+                          if (!ep) {
+                              return;
+                          }
+                          try {
+                              std::rethrow_exception(ep);
+                          } catch (const std::exception& e) {
+                              log(log_level::error, "outrigger: worker {}: session error: {}",
+                                  w.index(), e.what());
+                          }
+                      });
+    }
+}
+
+}  // namespace
+
+worker::worker(unsigned index, const server_config& cfg,
+               std::shared_ptr<const routing::snapshot> snap, access_log* log)
+    : index_(index),
+      cfg_(cfg),
+      ioc_(std::make_unique<net::io_context>(1)),
+      snap_(std::move(snap)),
+      pool_(cfg.upstream_idle, cfg.max_idle_per_endpoint),
+      endpoints_(std::make_unique<endpoint_registry>(*ioc_, cfg)),
+      rng_(seed_for(index)),
+      log_(log) {}
+
+worker::~worker() {
+    stop();
+    join();
+    // Destroy everything that owns sockets or coroutine frames referencing us before the
+    // io_context goes away: pooled connections, acceptors, timer, then the pending handlers.
+    pool_.clear();
+    egress_.reset();
+    ingress_.reset();
+    sweeper_.reset();
+    ioc_.reset();
+}
+
+std::uint16_t worker::listen(listener_kind kind, const tcp::endpoint& ep, std::string& error) {
+    auto& slot = kind == listener_kind::egress ? egress_ : ingress_;
+    slot.emplace(*ioc_);
+    boost::system::error_code ec;
+    slot->open(ep.protocol(), ec);
+    if (!ec) {
+        slot->set_option(net::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+        using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+        slot->set_option(reuse_port(true), ec);
+    }
+    if (!ec) {
+        slot->bind(ep, ec);
+    }
+    if (!ec) {
+        slot->listen(net::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        error = ec.message();
+        slot.reset();
+        return 0;
+    }
+    return slot->local_endpoint().port();
+}
+
+void worker::start_sweeper() {
+    sweeper_.emplace(*ioc_);
+    net::co_spawn(
+        *ioc_,
+        [this]() -> net::awaitable<void> {
+            for (;;) {
+                sweeper_->expires_after(std::chrono::seconds(5));
+                auto [ec] = co_await sweeper_->async_wait(net::as_tuple(net::use_awaitable));
+                if (ec) {
+                    co_return;
+                }
+                pool_.sweep();
+            }
+        },
+        net::detached);
+}
+
+void worker::start() {
+    if (egress_) {
+        net::co_spawn(*ioc_, accept_loop(*this, *egress_, listener_kind::egress), net::detached);
+    }
+    if (ingress_) {
+        net::co_spawn(*ioc_, accept_loop(*this, *ingress_, listener_kind::ingress), net::detached);
+    }
+    start_sweeper();
+    thread_ = std::thread([this] { ioc_->run(); });
+}
+
+void worker::stop() {
+    if (ioc_) {
+        ioc_->stop();
+    }
+}
+
+void worker::join() {
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+void worker::publish(std::shared_ptr<const routing::snapshot> snap) {
+    // Captures the worker, which outlives its io_context's handlers (see ~worker).
+    net::post(*ioc_, [this, s = std::move(snap)]() mutable { snap_ = std::move(s); });
+}
+
+}  // namespace outrigger::proxy
