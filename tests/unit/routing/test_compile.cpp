@@ -39,7 +39,9 @@ std::unique_ptr<compiled> compile_yaml(const std::string& yaml, const std::strin
 std::string errors_of(const compiled& c) {
     std::string s;
     for (const auto& e : c.diags.items()) {
-        s += format(e, c.in.files) + "\n";
+        if (e.level == severity::error) {
+            s += format(e, c.in.files) + "\n";
+        }
     }
     return s;
 }
@@ -427,7 +429,8 @@ TEST_CASE("weighted picks use the random value given", "[routing][compile]") {
     // Over a uniform sweep the canary gets exactly its share.
     std::map<std::size_t, int> tally;
     for (std::uint64_t i = 0; i < 1000; ++i) {
-        ++tally[pick_weighted(cum, 100, static_cast<std::uint32_t>((i << 32) / 1000))];
+        // Midpoints of 1000 equal slices of the 32-bit range.
+        ++tally[pick_weighted(cum, 100, static_cast<std::uint32_t>(((2 * i + 1) << 31) / 1000))];
     }
     CHECK(tally[0] == 900);
     CHECK(tally[1] == 100);
