@@ -348,7 +348,10 @@ void assign_meshes(mesh_input& in, diagnostics& diags) {
                                           "with App Mesh defaults (egressFilter DROP_ALL)",
                                           in.meshes.back().meta.name));
     }
-    const bool single = in.meshes.size() == 1;
+    // One mesh (possibly defined twice, which is reported as a duplicate) owns everything.
+    const bool single = std::all_of(in.meshes.begin(), in.meshes.end(), [&](const mesh& m) {
+        return m.meta.name == in.meshes.front().meta.name;
+    });
     auto assign = [&](object_meta& meta) {
         if (single) {
             if (meta.mesh_ref && *meta.mesh_ref != in.meshes[0].meta.name && !in.meshes[0].implicit) {
@@ -376,7 +379,11 @@ void assign_meshes(mesh_input& in, diagnostics& diags) {
         const auto& labels = nsd != nullptr ? nsd->labels : no_labels;
         std::vector<const mesh*> hits;
         for (const auto& m : in.meshes) {
-            if (m.namespace_selector && m.namespace_selector->matches(labels)) {
+            // A Mesh defined twice is reported once as a duplicate, and counts once here.
+            const bool seen = std::any_of(hits.begin(), hits.end(), [&](const mesh* h) {
+                return h->meta.name == m.meta.name;
+            });
+            if (!seen && m.namespace_selector && m.namespace_selector->matches(labels)) {
                 hits.push_back(&m);
             }
         }
@@ -553,7 +560,11 @@ void check_references(const mesh_input& in, const mesh_index& index, diagnostics
 /// Two virtual services of one mesh with the same awsName cannot be told apart by Host.
 void check_aws_names(const mesh_input& in, diagnostics& diags) {
     std::unordered_map<std::string, const virtual_service*> seen;
+    std::set<std::string> objects;
     for (const auto& vs : in.virtual_services) {
+        if (!objects.insert(object_key(vs.meta.ns, vs.meta.name)).second) {
+            continue;  // a duplicate definition, already reported
+        }
         std::string key = vs.meta.mesh_ref.value_or("") + "|" + canonical_host(vs.aws_name);
         auto [it, inserted] = seen.emplace(std::move(key), &vs);
         if (!inserted) {
@@ -604,7 +615,9 @@ resolve_result resolve(mesh_input& in, const resolve_options& opts, diagnostics&
                 result.mesh = i;
             }
         }
-    } else if (in.meshes.size() == 1) {
+    } else if (!in.meshes.empty() && std::all_of(in.meshes.begin(), in.meshes.end(), [&](const mesh& m) {
+                   return m.meta.name == in.meshes.front().meta.name;
+               })) {
         result.mesh = 0;
     }
     return result;
