@@ -33,6 +33,7 @@
 #include "routing/snapshot.hpp"
 #include "tls/cert_watcher.hpp"
 #include "tls/context_factory.hpp"
+#include "tls/detect.hpp"
 #include "tls/pem.hpp"
 #include "tls/san_verifier.hpp"
 #include "tls/session_cache.hpp"
@@ -780,4 +781,27 @@ TEST_CASE("rotation: a stream outlives the last reference to its context", "[tls
             server, must_client(client_config(origination_mode::verify, {"a.shop.svc.cluster.local"})), opt);
         CHECK(r.client.ok());
     }
+}
+
+// =============================================================================================
+// PERMISSIVE detection
+// =============================================================================================
+
+TEST_CASE("classify_first_bytes tells a ClientHello from plaintext", "[tls][detect]") {
+    const auto bytes = [](std::initializer_list<int> v) {
+        std::vector<std::byte> out;
+        for (int b : v) {
+            out.push_back(static_cast<std::byte>(b));
+        }
+        return out;
+    };
+    using tls::first_bytes_kind;
+    CHECK(tls::classify_first_bytes(bytes({})) == first_bytes_kind::need_more);
+    CHECK(tls::classify_first_bytes(bytes({0x16})) == first_bytes_kind::need_more);
+    CHECK(tls::classify_first_bytes(bytes({0x16, 0x03})) == first_bytes_kind::need_more);
+    CHECK(tls::classify_first_bytes(bytes({0x16, 0x03, 0x01, 0x02, 0x00})) == first_bytes_kind::tls);
+    CHECK(tls::classify_first_bytes(bytes({0x16, 0x03, 0x03})) == first_bytes_kind::tls);
+    CHECK(tls::classify_first_bytes(bytes({'G', 'E', 'T'})) == first_bytes_kind::plaintext);
+    CHECK(tls::classify_first_bytes(bytes({0x16, 'E'})) == first_bytes_kind::plaintext);
+    CHECK(tls::classify_first_bytes(bytes({0x16, 0x03, 0x77})) == first_bytes_kind::plaintext);
 }
