@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -177,6 +178,7 @@ public:
                 }
             }
         }
+        snap->index_hosts();
         return snap;
     }
 
@@ -202,11 +204,12 @@ private:
 
     void add_service(const virtual_service& vs, const client_policy* policy) {
         const std::string key = canonical_host(vs.aws_name);
-        if (snap_->host_index.contains(key)) {
+        if (!host_keys_.insert(key).second) {
             return;  // reported by resolve (duplicate awsName)
         }
         service_entry se;
         se.aws_name = vs.aws_name;
+        se.key = key;
         se.name = object_key(vs.meta.ns, vs.meta.name);
         se.provider_name = object_key(vs.provider_ref.ns, vs.provider_ref.name);
         if (vs.provider == virtual_service::provider_t::router) {
@@ -230,7 +233,6 @@ private:
                 }
             }
         }
-        snap_->host_index.emplace(key, static_cast<std::uint32_t>(snap_->services.size()));
         snap_->services.push_back(std::move(se));
     }
 
@@ -421,6 +423,7 @@ private:
     const virtual_node* self_ = nullptr;
     std::string mesh_aws_name_;
     std::unordered_map<std::string, std::uint32_t> target_keys_;
+    std::unordered_set<std::string> host_keys_;
 };
 
 }  // namespace

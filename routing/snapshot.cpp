@@ -193,8 +193,47 @@ const service_entry* snapshot::find_service(std::string_view host) const {
     if (key.empty()) {
         return nullptr;
     }
-    auto it = host_index.find(key);
-    return it == host_index.end() ? nullptr : &services[it->second];
+    if (host_table.empty()) {
+        return nullptr;
+    }
+    const std::uint64_t h = hash_host(key);
+    const std::size_t mask = host_table.size() - 1;
+    for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+        const host_slot& slot = host_table[i];
+        if (!slot.used) {
+            return nullptr;
+        }
+        if (slot.hash == h && services[slot.service].key == key) {
+            return &services[slot.service];
+        }
+    }
+}
+
+std::uint64_t snapshot::hash_host(std::string_view lower_host) {
+    // FNV-1a: short keys, no allocation, good enough spread for linear probing.
+    std::uint64_t h = 14695981039346656037ull;
+    for (const char c : lower_host) {
+        h ^= static_cast<unsigned char>(c);
+        h *= 1099511628211ull;
+    }
+    return h ^ (h >> 29);
+}
+
+void snapshot::index_hosts() {
+    std::size_t size = 16;
+    while (size < services.size() * 2) {
+        size *= 2;
+    }
+    host_table.assign(size, host_slot{});
+    const std::size_t mask = size - 1;
+    for (std::uint32_t s = 0; s < services.size(); ++s) {
+        const std::uint64_t h = hash_host(services[s].key);
+        std::size_t i = h & mask;
+        while (host_table[i].used) {
+            i = (i + 1) & mask;
+        }
+        host_table[i] = host_slot{h, s, true};
+    }
 }
 
 const ingress_listener* snapshot::find_ingress(std::uint16_t port) const {
