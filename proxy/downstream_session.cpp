@@ -105,7 +105,9 @@ void write_access_log(session_state& s, const request_ctx& c,
 /// was fully consumed (otherwise its unread bytes would be parsed as the next request).
 net::awaitable<bool> write_local_reply(session_state& s, request_ctx& c, errc e,
                                        std::string_view sentence, std::uint32_t extra_flags) {
-    const bool keep = c.client_keep_alive && s.parser->is_done() && !c.close_after;
+    // A malformed request may have left the stream in an unknown state: close after a DPE reply.
+    const bool keep = c.client_keep_alive && s.parser->is_done() && !c.close_after &&
+                      classify(e).flag != flag_dpe;
     auto res = make_local_reply(e, sentence, extra_flags, keep, c.flags);
     c.status = res.result_int();
     s.down.expires_after(s.w.config().downstream_idle);
