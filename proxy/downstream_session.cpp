@@ -565,10 +565,9 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
                 break;
             }
             if (ec == beast::error::timeout) {
-                if (s.buf.size() > 0) {
-                    co_await write_bare_reply(s, errc::idle_timeout,
-                                              "no complete request head within the idle timeout");
-                }
+                // tcp_stream closes the socket when its timer fires, so an idle or stalled
+                // connection is simply closed. TODO(proxy): 408 SI needs the route/listener idle
+                // timer (operations issue), which must not close the socket itself.
                 break;
             }
             if (ec == http::error::header_limit) {

@@ -20,20 +20,21 @@ proxy::connect_to_rule connect_to(const std::string& host, std::uint16_t port, s
     return r;
 }
 
-proxy_under_test::proxy_under_test(const std::string& yaml, proxy_options opts) {
+std::shared_ptr<const routing::snapshot> compile_mesh(const std::string& yaml,
+                                                      const proxy_options& opts) {
     char tmpl[] = "/tmp/outrigger-test-XXXXXX.yaml";
     const int fd = ::mkstemps(tmpl, 5);
     if (fd < 0) {
         throw std::runtime_error("mkstemps failed");
     }
-    path_ = tmpl;
     const ssize_t n = ::write(fd, yaml.data(), yaml.size());
     ::close(fd);
     if (n != static_cast<ssize_t>(yaml.size())) {
+        ::unlink(tmpl);
         throw std::runtime_error("short write of the mesh file");
     }
     routing::load_options lo;
-    lo.paths = {path_};
+    lo.paths = {tmpl};
     lo.node = opts.node;
     lo.compile.default_retry = opts.default_retry;
     if (opts.egress_allow) {
@@ -42,6 +43,7 @@ proxy_under_test::proxy_under_test(const std::string& yaml, proxy_options opts) 
     routing::mesh_input in;
     routing::diagnostics diags;
     auto snap = routing::load_and_compile(lo, in, diags);
+    ::unlink(tmpl);
     if (!snap) {
         diags.sort_and_dedupe(in.files);
         std::ostringstream os;
@@ -50,6 +52,11 @@ proxy_under_test::proxy_under_test(const std::string& yaml, proxy_options opts) 
         }
         throw std::runtime_error("invalid test mesh:\n" + os.str());
     }
+    return snap;
+}
+
+proxy_under_test::proxy_under_test(const std::string& yaml, proxy_options opts) {
+    auto snap = compile_mesh(yaml, opts);
     proxy::server_config cfg;
     cfg.egress_port = 0;
     cfg.ingress_port = 0;
@@ -58,6 +65,7 @@ proxy_under_test::proxy_under_test(const std::string& yaml, proxy_options opts) 
     cfg.connect_to = opts.connect_to;
     cfg.app_address = opts.app_address;
     cfg.resolve_override_for_test = opts.resolve;
+    cfg.access_log_path = opts.access_log_path;
     if (opts.downstream_idle) {
         cfg.downstream_idle = *opts.downstream_idle;
     }
@@ -67,10 +75,7 @@ proxy_under_test::proxy_under_test(const std::string& yaml, proxy_options opts) 
     }
 }
 
-proxy_under_test::~proxy_under_test() {
-    server_.reset();
-    ::unlink(path_.c_str());
-}
+proxy_under_test::~proxy_under_test() { server_.reset(); }
 
 std::string mesh_header(const std::string& egress) {
     return "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    mesh: shop-mesh\n"

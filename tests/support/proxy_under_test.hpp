@@ -12,6 +12,7 @@
 
 #include "proxy/config.hpp"
 #include "proxy/server.hpp"
+#include "routing/snapshot.hpp"
 
 namespace outrigger::test {
 
@@ -24,7 +25,13 @@ struct proxy_options {
     std::string app_address = "127.0.0.1";
     proxy::resolve_hook resolve;
     std::optional<std::chrono::milliseconds> downstream_idle;
+    std::string access_log_path;  // empty: off
 };
+
+/// Compiles `yaml` (through a temp file) with the routing options of `opts`; throws with every
+/// diagnostic when the mesh is invalid.
+std::shared_ptr<const routing::snapshot> compile_mesh(const std::string& yaml,
+                                                      const proxy_options& opts);
 
 /// `HOST:PORT` → 127.0.0.1:`to_port`.
 proxy::connect_to_rule connect_to(const std::string& host, std::uint16_t port, std::uint16_t to_port);
@@ -41,7 +48,6 @@ public:
     [[nodiscard]] proxy::server& server() { return *server_; }
 
 private:
-    std::string path_;
     std::unique_ptr<proxy::server> server_;
 };
 
