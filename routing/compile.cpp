@@ -447,7 +447,7 @@ std::shared_ptr<const snapshot> load_and_compile(const load_options& opts, mesh_
     vo.node = which.node;
     validate(in, index, vo, diags);
     if (!which.mesh && !diags.has_errors()) {
-        diags.error_at(source_loc{0, 0, 0},
+        diags.error_at(source_loc{no_file, 0, 0},
                        fmt::format("the input defines {} meshes: pick one with --node",
                                    in.meshes.size()));
     }

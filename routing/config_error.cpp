@@ -120,11 +120,15 @@ void diagnostics::sort_and_dedupe(const std::vector<std::string>& files) {
 }
 
 std::string format(const config_error& e, const std::vector<std::string>& files) {
-    std::string out = file_name(files, e.loc.file);
-    if (e.loc.line > 0) {
-        out += fmt::format(":{}:{}", e.loc.line, e.loc.col);
+    std::string out;
+    if (e.loc.file != no_file) {
+        out = file_name(files, e.loc.file);
+        if (e.loc.line > 0) {
+            out += fmt::format(":{}:{}", e.loc.line, e.loc.col);
+        }
+        out += ": ";
     }
-    out += e.level == severity::error ? ": error: " : ": warning: ";
+    out += e.level == severity::error ? "error: " : "warning: ";
     if (!e.kind.empty()) {
         out += e.kind;
         out += ' ';

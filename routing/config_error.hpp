@@ -14,6 +14,10 @@ namespace outrigger::routing {
 
 enum class severity { error, warning };
 
+/// `source_loc::file` of a diagnostic that belongs to no input file (e.g. `--node` names nothing):
+/// printed as `error: message`.
+inline constexpr std::uint32_t no_file = 0xFFFFFFFFu;
+
 struct config_error {
     severity level = severity::error;
     source_loc loc;

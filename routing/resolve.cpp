@@ -605,7 +605,7 @@ resolve_result resolve(mesh_input& in, const resolve_options& opts, diagnostics&
         std::string error;
         result.node = find_node(in, opts.node, error);
         if (!result.node) {
-            diags.error_at(source_loc{0, 0, 0}, "--node: " + error);
+            diags.error_at(source_loc{no_file, 0, 0}, "--node: " + error);
         }
     }
     if (result.node) {
