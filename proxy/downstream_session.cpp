@@ -606,9 +606,23 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
             break;
         }
     }
-    // Graceful close: send FIN so that the client reads the whole last response.
+    // Graceful close: send FIN so that the client reads the whole last response, then drain
+    // what it still sends (bounded: 1 s, 256 KiB). Closing with unread bytes would send a RST
+    // that can destroy the response in flight (nginx's lingering close).
     boost::system::error_code ignored;  // the peer may already be gone; nothing left to do
     s.down.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (s.down.socket().is_open()) {
+        s.down.expires_after(std::chrono::seconds(1));
+        std::array<char, 4096> sink;
+        std::size_t drained = 0;
+        while (drained < 256 * 1024) {
+            auto [ec, n] = co_await s.down.async_read_some(net::buffer(sink), tok);
+            drained += n;
+            if (ec) {
+                break;
+            }
+        }
+    }
     s.down.close();
 }
 

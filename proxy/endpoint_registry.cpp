@@ -15,6 +15,8 @@ using tcp = net::ip::tcp;
 
 namespace {
 
+constexpr std::size_t max_entries = 4096;
+
 bool iequals(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) {
         return false;
@@ -51,6 +53,11 @@ endpoint_registry::entry& endpoint_registry::find_or_create(std::string_view hos
     auto it = entries_.find(key_buf_);
     if (it != entries_.end()) {
         return *it->second;
+    }
+    if (entries_.size() >= max_entries) {
+        // Bounded under ALLOW_ALL traffic to arbitrary hosts: forget every entry that is not
+        // being resolved right now (a resolving entry is referenced by a suspended coroutine).
+        std::erase_if(entries_, [](const auto& kv) { return !kv.second->resolving; });
     }
     auto e = std::make_unique<entry>();
     e->host.assign(host);

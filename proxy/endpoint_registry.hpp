@@ -56,8 +56,8 @@ private:
 
     boost::asio::io_context& ioc_;
     const server_config& cfg_;
-    // Key "host:port" as requested (before --connect-to). Entries are never erased, so a
-    // background refresh may keep a reference to one.
+    // Key "host:port" as requested (before --connect-to). Entries are only erased when the map
+    // is full, and never while being resolved (a refresh holds a reference).
     std::unordered_map<std::string, std::unique_ptr<entry>> entries_;
     std::string key_buf_;  // reused to build lookup keys without allocating
 };

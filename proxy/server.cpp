@@ -41,6 +41,7 @@ bool server::start() {
         if (ep == 0) {
             error_ = fmt::format("cannot listen on {}:{} (egress): {}", cfg_.egress_address,
                                  egress_port_, err);
+            store_.clear_subscribers();
             workers_.clear();
             return false;
         }
@@ -49,6 +50,7 @@ bool server::start() {
         if (ip == 0) {
             error_ = fmt::format("cannot listen on {}:{} (ingress): {}", cfg_.ingress_address,
                                  ingress_port_, err);
+            store_.clear_subscribers();
             workers_.clear();
             return false;
         }
