@@ -67,7 +67,7 @@ TEST_CASE("ALLOW_ALL: unmodelled requests pass unchanged to their own host and p
     CHECK(up.requests() == 2);
 }
 
-TEST_CASE("--egress-allow: listed hosts pass under DROP_ALL, others get 404",
+TEST_CASE("egress allow list: listed hosts pass under DROP_ALL, others get 404",
           "[integration][egress]") {
     test_upstream up(echo_host());
     proxy_options o;

@@ -75,7 +75,7 @@ TEST_CASE("DNS: the real resolver resolves localhost", "[integration][endpoints]
     CHECK(up.requests() == 1);
 }
 
-TEST_CASE("--connect-to: discovery's HOST:PORT is replaced, other ports are not",
+TEST_CASE("connect-to overrides: discovery's HOST:PORT is replaced, other ports are not",
           "[integration][endpoints]") {
     test_upstream up;
     proxy_options o;
