@@ -119,7 +119,7 @@ std::string run_capture(const std::string& cmd) {
 
 }  // namespace
 
-TEST_CASE("e2e: the outrigger binary proxies curl requests (canary mesh)", "[integration][e2e]") {
+TEST_CASE("e2e: the outrigger binary proxies curl requests with the canary mesh", "[integration][e2e]") {
     REQUIRE(::access("/usr/bin/curl", X_OK) == 0);
     test_upstream v1([](const http::request<http::string_body>&, upstream_reply& r) { r.res.body() = "v1\n"; });
     test_upstream v2([](const http::request<http::string_body>&, upstream_reply& r) { r.res.body() = "v2\n"; });
@@ -168,7 +168,7 @@ TEST_CASE("e2e: the outrigger binary proxies curl requests (canary mesh)", "[int
     ::unlink(tmpl);
 }
 
-TEST_CASE("e2e: usage errors exit 2, a port in use exits 1", "[integration][e2e]") {
+TEST_CASE("e2e: usage errors exit 2 and a port in use exits 1", "[integration][e2e]") {
     const std::string bin = OUTRIGGER_BINARY;
     const std::string unknown = run_capture(bin + " run --bogus 2>&1; echo \"rc=$?\"");
     CHECK(unknown.find("unknown flag \"--bogus\"") != std::string::npos);

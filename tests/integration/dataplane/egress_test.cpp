@@ -67,7 +67,7 @@ TEST_CASE("ALLOW_ALL: unmodelled requests pass unchanged to their own host and p
     CHECK(up.requests() == 2);
 }
 
-TEST_CASE("egress allow list: listed hosts pass under DROP_ALL, others get 404",
+TEST_CASE("egress allow list: listed hosts pass under DROP_ALL and others get 404",
           "[integration][egress]") {
     test_upstream up(echo_host());
     proxy_options o;
@@ -86,7 +86,7 @@ TEST_CASE("egress allow list: listed hosts pass under DROP_ALL, others get 404",
     CHECK(up.requests() == 2);
 }
 
-TEST_CASE("CONNECT: 403 under DROP_ALL, a working tunnel under ALLOW_ALL",
+TEST_CASE("CONNECT: 403 under DROP_ALL and a working tunnel under ALLOW_ALL",
           "[integration][egress][connect]") {
     test_upstream up(echo_host());
     const std::string target = "127.0.0.1:" + std::to_string(up.port());

@@ -42,7 +42,7 @@ spec:
 
 }  // namespace
 
-TEST_CASE("ENDPOINTS: every resolved address gets traffic, round robin", "[integration][endpoints]") {
+TEST_CASE("ENDPOINTS: every resolved address gets traffic in round robin", "[integration][endpoints]") {
     test_upstream up({}, {"127.0.0.1", "127.0.0.2"});
     proxy_under_test px(mesh_on("ENDPOINTS", "multi.test.local", up.port()), two_address_options());
     http_client c(px.egress_port());
@@ -75,7 +75,7 @@ TEST_CASE("DNS: the real resolver resolves localhost", "[integration][endpoints]
     CHECK(up.requests() == 1);
 }
 
-TEST_CASE("connect-to overrides: discovery's HOST:PORT is replaced, other ports are not",
+TEST_CASE("connect-to overrides: discovery's HOST:PORT is replaced",
           "[integration][endpoints]") {
     test_upstream up;
     proxy_options o;

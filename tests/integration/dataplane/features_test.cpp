@@ -47,7 +47,7 @@ spec:
 
 }  // namespace
 
-TEST_CASE("route retryPolicy: a per-try timeout is retried, then succeeds", "[integration][retry]") {
+TEST_CASE("route retryPolicy: a per-try timeout is retried and then succeeds", "[integration][retry]") {
     std::atomic<int> seen{0};
     test_upstream up([&](const http::request<http::string_body>&, upstream_reply& r) {
         if (++seen == 1) {

@@ -151,7 +151,7 @@ TEST_CASE("streaming: a 10 MB chunked response reaches the client before the ups
 #endif
 }
 
-TEST_CASE("100-continue: the proxy answers 100 Continue, then forwards the body",
+TEST_CASE("100-continue: the proxy answers 100 Continue and then forwards the body",
           "[integration][http]") {
     test_upstream up(echo_target());
     proxy_under_test px(node_provider_mesh(), opts_for(up));
@@ -167,7 +167,7 @@ TEST_CASE("100-continue: the proxy answers 100 Continue, then forwards the body"
     CHECK(up.last_request().count(http::field::expect) == 0);
 }
 
-TEST_CASE("headers: hop-by-hop removed, x-forwarded-proto and x-request-id set",
+TEST_CASE("headers: hop-by-hop removed and x-forwarded-proto and x-request-id set",
           "[integration][http]") {
     test_upstream up([](const http::request<http::string_body>&, upstream_reply& r) {
         r.res.set("Keep-Alive", "timeout=5");

@@ -101,7 +101,7 @@ TEST_CASE("503 UH: the endpoint's name has no address", "[integration][reply]") 
     CHECK(ends_with(r.body, "[UH]\n"));
 }
 
-TEST_CASE("503 UF: unreachable endpoint, after the default retries", "[integration][reply]") {
+TEST_CASE("503 UF: unreachable endpoint after the default retries", "[integration][reply]") {
     const std::uint16_t dead = closed_port();
     {
         proxy_under_test px(node_provider_mesh(), opts_for(dead));

@@ -26,7 +26,7 @@ const attempt_outcome per_try{attempt_outcome::kind_t::per_try_timeout, 0};
 
 }  // namespace
 
-TEST_CASE("retry table: events × outcomes", "[retry][unit]") {
+TEST_CASE("retry table: events x outcomes", "[retry][unit]") {
     struct row {
         std::uint32_t events;
         attempt_outcome outcome;
@@ -73,7 +73,7 @@ TEST_CASE("retry table: the default policy retries connect failures", "[retry][u
     CHECK(proxy::should_retry(&s, connect_error, retry_state{}));
 }
 
-TEST_CASE("retry table: budget, downstream bytes and unbuffered bodies stop retries", "[retry][unit]") {
+TEST_CASE("retry table: budget and downstream bytes and unbuffered bodies stop retries", "[retry][unit]") {
     const auto s = spec(ev::server_error, 2);
     CHECK(proxy::should_retry(&s, status(503), retry_state{0, false, true}));
     CHECK(proxy::should_retry(&s, status(503), retry_state{1, false, true}));
