@@ -81,8 +81,9 @@ void diagnostics::warning_at(source_loc loc, std::string message) {
 }
 
 std::size_t diagnostics::error_count() const {
-    return static_cast<std::size_t>(std::count_if(
-        items_.begin(), items_.end(), [](const config_error& e) { return e.level == severity::error; }));
+    return static_cast<std::size_t>(
+        std::count_if(items_.begin(), items_.end(),
+                      [](const config_error& e) { return e.level == severity::error; }));
 }
 
 std::size_t diagnostics::warning_count() const {

@@ -56,9 +56,10 @@ TEST_CASE("config_error: format prints FILE:LINE:COL: error: KIND NS/NAME: FIELD
 
     SECTION("warnings say warning") {
         e.level = r::severity::warning;
-        CHECK(r::format(e, files) ==
-              "mesh/b.yaml:12:7: warning: VirtualNode shop/web: spec.listeners[0].portMapping.port: "
-              "expected an integer, got \"abc\"");
+        CHECK(
+            r::format(e, files) ==
+            "mesh/b.yaml:12:7: warning: VirtualNode shop/web: spec.listeners[0].portMapping.port: "
+            "expected an integer, got \"abc\"");
     }
     SECTION("cluster-scoped objects print KIND NAME") {
         e.kind = "Mesh";
@@ -66,7 +67,8 @@ TEST_CASE("config_error: format prints FILE:LINE:COL: error: KIND NS/NAME: FIELD
         e.name = "shop-mesh";
         e.field = "spec.egressFilter.type";
         e.message = "m";
-        CHECK(r::format(e, files) == "mesh/b.yaml:12:7: error: Mesh shop-mesh: spec.egressFilter.type: m");
+        CHECK(r::format(e, files) ==
+              "mesh/b.yaml:12:7: error: Mesh shop-mesh: spec.egressFilter.type: m");
     }
     SECTION("no field: the FIELD part is left out") {
         e.field.clear();
@@ -79,7 +81,12 @@ TEST_CASE("config_error: format prints FILE:LINE:COL: error: KIND NS/NAME: FIELD
     }
     SECTION("no line (a file that cannot be read): FILE: error: message") {
         const auto unreadable = item(0, 0, 0, "cannot read file: No such file or directory");
-        CHECK(r::format(unreadable, files) == "a.yaml: error: cannot read file: No such file or directory");
+        CHECK(r::format(unreadable, files) ==
+              "a.yaml: error: cannot read file: No such file or directory");
+    }
+    SECTION("no file (r::no_file): error: message") {
+        const auto global = item(r::no_file, 0, 0, "--node: no virtual node named \"x\"");
+        CHECK(r::format(global, files) == "error: --node: no virtual node named \"x\"");
     }
 }
 
@@ -107,12 +114,13 @@ TEST_CASE("config_error: closest is a case-insensitive Levenshtein match with a 
     CHECK(r::closest("awsname", keys) == "awsName");
     CHECK(r::closest("rout", keys) == "routes");
     CHECK(r::closest("routes", keys) == "routes");
-    // Limit max(2, len/3): two edits are always allowed, longer words allow a third of their length.
+    // Limit max(2, len/3): two edits are always allowed, longer words allow a third of their
+    // length.
     CHECK(r::closest("rtes", keys) == "routes");
     CHECK(r::closest("xyz", keys).empty());
     CHECK(r::closest("podSelector", keys).empty());
-    CHECK(r::closest("lstnrs", keys).empty());           // 3 edits > max(2, 6/3)
-    CHECK(r::closest("lstenrs", keys) == "listeners");   // 2 edits
+    CHECK(r::closest("lstnrs", keys).empty());          // 3 edits > max(2, 6/3)
+    CHECK(r::closest("lstenrs", keys) == "listeners");  // 2 edits
     CHECK(r::closest("backendDefault", {"backendDefaults", "backends"}) == "backendDefaults");
     CHECK(r::closest("healthCheckk", {"healthCheck"}) == "healthCheck");
     CHECK(r::closest("xxxxxxxxxxxx", {"healthCheck"}).empty());
@@ -146,7 +154,8 @@ TEST_CASE("config_error: diagnostics::error names the object and finds the field
           "[routing][config_error]") {
     const auto meta = sample_meta();
     r::diagnostics d;
-    d.error(meta, "spec.routes[0].httpRoute.action.weightedTargets[1].weight", "weight out of range");
+    d.error(meta, "spec.routes[0].httpRoute.action.weightedTargets[1].weight",
+            "weight out of range");
     d.warning(meta, "spec.routes[0].httpRoute.match.prefix", "w");
     REQUIRE(d.items().size() == 2);
     const auto& e = d.items()[0];
@@ -165,15 +174,16 @@ TEST_CASE("config_error: diagnostics::error names the object and finds the field
           "spec.routes[0].httpRoute.action.weightedTargets[1].weight: weight out of range");
 }
 
-TEST_CASE("mesh_model: object_meta::where falls back to the longest recorded prefix, then the object",
-          "[routing][model]") {
+TEST_CASE(
+    "mesh_model: object_meta::where falls back to the longest recorded prefix, then the object",
+    "[routing][model]") {
     const auto meta = sample_meta();
     CHECK(meta.where("metadata.name").line == 5);
     CHECK(meta.where("spec.routes[0]").line == 11);
-    CHECK(meta.where("spec.routes[0].name").line == 11);         // strips `.name`
-    CHECK(meta.where("spec.routes[3].httpRoute").line == 10);    // strips `.httpRoute`, `[3]`
+    CHECK(meta.where("spec.routes[0].name").line == 11);       // strips `.name`
+    CHECK(meta.where("spec.routes[3].httpRoute").line == 10);  // strips `.httpRoute`, `[3]`
     CHECK(meta.where("spec.routes[0].httpRoute.match.headers[2].name").line == 12);
-    CHECK(meta.where("spec.listeners[0]").line == 3);            // nothing recorded: the object
+    CHECK(meta.where("spec.listeners[0]").line == 3);  // nothing recorded: the object
     CHECK(meta.where("").line == 3);
     CHECK(meta.where("status").col == 1);
 }

@@ -53,7 +53,8 @@ std::string at(const std::string& text, const std::string& anchor, const std::st
     REQUIRE(p != std::string::npos);
     const std::size_t line_start = text.rfind('\n', p == 0 ? 0 : p - 1);
     const std::size_t col = line_start == std::string::npos || p == 0 ? p : p - line_start - 1;
-    const auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(p), '\n') + 1;
+    const auto line =
+        std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(p), '\n') + 1;
     return std::to_string(line) + ":" + std::to_string(col + 1);
 }
 
@@ -64,8 +65,9 @@ std::string pos(const r::object_meta& m, const std::string& path) {
 }
 
 bool recorded(const r::object_meta& m, const std::string& path) {
-    return std::any_of(m.field_locs.begin(), m.field_locs.end(),
-                       [&](const auto& f) { return f.first == path; });
+    return std::any_of(m.field_locs.begin(), m.field_locs.end(), [&](const auto& f) {
+        return f.first == path;
+    });
 }
 
 bool contains(const std::vector<std::string>& v, const std::string& s) {
@@ -252,12 +254,14 @@ TEST_CASE("loader: a canary router with 90/10 targets and every route kind", "[r
 
     // Field positions: scalars at their value, blocks at their key, list items at the item.
     CHECK(pos(vr.meta, "metadata.name") == at(canary_router, "name: checkout", "checkout"));
-    CHECK(pos(vr.meta, "spec.listeners[0].portMapping.port") == at(canary_router, "portMapping: {port: 8080", "8080"));
+    CHECK(pos(vr.meta, "spec.listeners[0].portMapping.port") ==
+          at(canary_router, "portMapping: {port: 8080", "8080"));
     CHECK(pos(vr.meta, "spec.routes[0].httpRoute.action.weightedTargets[1].weight") ==
           at(canary_router, "weight: 10", "10"));
     CHECK(pos(vr.meta, "spec.routes[0].httpRoute.action.weightedTargets[1]") ==
           at(canary_router, "- virtualNodeRef: {name: checkout-v2", "virtualNodeRef"));
-    CHECK(pos(vr.meta, "spec.routes[1].http2Route.match") == at(canary_router, "http2Route:\n        match", "match"));
+    CHECK(pos(vr.meta, "spec.routes[1].http2Route.match") ==
+          at(canary_router, "http2Route:\n        match", "match"));
     CHECK(pos(vr.meta, "spec.routes[1].http2Route.match.headers[0].match.range.end") ==
           at(canary_router, "range: {start: 1, end: 10}", "10"));
     CHECK(pos(vr.meta, "spec.routes[2].grpcRoute.retryPolicy.grpcRetryEvents[1]") ==
@@ -512,9 +516,8 @@ TEST_CASE("loader: a virtual node with every listener block, TLS client policies
     REQUIRE(vn.logging.has_value());
     CHECK(vn.logging->path == "/dev/stdout");
     CHECK_FALSE(vn.logging->text_format.has_value());
-    CHECK(vn.logging->json_format ==
-          std::vector<std::pair<std::string, std::string>>{{"start", "%START_TIME%"},
-                                                           {"status", "%RESPONSE_CODE%"}});
+    CHECK(vn.logging->json_format == std::vector<std::pair<std::string, std::string>>{
+                                         {"start", "%START_TIME%"}, {"status", "%RESPONSE_CODE%"}});
 
     const auto& colors = l.in.virtual_nodes[1];
     CHECK(colors.meta.name == "colors");
@@ -786,8 +789,8 @@ spec:
     CHECK(m.ip_preference == "IPv6_ONLY");
     CHECK_FALSE(m.implicit);
     CHECK_FALSE(l.in.meshes[1].namespace_selector.has_value());  // absent: selects nothing
-    CHECK(l.in.meshes[1].egress_filter == "DROP_ALL");            // App Mesh default
-    REQUIRE(l.in.meshes[2].namespace_selector.has_value());       // {}: selects everything
+    CHECK(l.in.meshes[1].egress_filter == "DROP_ALL");           // App Mesh default
+    REQUIRE(l.in.meshes[2].namespace_selector.has_value());      // {}: selects everything
     CHECK(l.in.meshes[2].namespace_selector->matches({{"any", "thing"}}));
 
     REQUIRE(l.in.virtual_services.size() == 3);
@@ -811,7 +814,8 @@ spec:
     CHECK(bg.virtual_services[0].name == "ledger");
     CHECK_FALSE(bg.virtual_services[0].ns_given);
     CHECK(bg.virtual_services[1].ns == "billing");
-    CHECK(pos(bg.meta, "spec.virtualservices[1].namespace") == at(yaml, "namespace: billing", "billing"));
+    CHECK(pos(bg.meta, "spec.virtualservices[1].namespace") ==
+          at(yaml, "namespace: billing", "billing"));
 }
 
 TEST_CASE("loader: multi-document files skip Kubernetes kinds and keep Namespace labels",
@@ -880,8 +884,8 @@ spec: {awsName: web.shop.svc.cluster.local})";
     REQUIRE(l.in.namespaces.size() == 1);
     CHECK(l.in.namespaces[0].name == "shop");
     CHECK(l.in.namespaces[0].labels ==
-          std::map<std::string, std::string>{{"mesh", "shop-mesh"},
-                                             {"appmesh.k8s.aws/sidecarInjectorWebhook", "enabled"}});
+          std::map<std::string, std::string>{
+              {"mesh", "shop-mesh"}, {"appmesh.k8s.aws/sidecarInjectorWebhook", "enabled"}});
     CHECK(l.in.namespaces[0].loc.line == 4);
     CHECK(l.in.meshes.empty());
     CHECK(l.in.virtual_nodes.empty());
@@ -967,9 +971,11 @@ spec:
     };
     const std::vector<std::string> expected{
         line("port: abc", "abc",
-             "VirtualNode shop/web: spec.listeners[0].portMapping.port: expected an integer, got \"abc\""),
+             "VirtualNode shop/web: spec.listeners[0].portMapping.port: expected an integer, got "
+             "\"abc\""),
         line("protocol: htp", "htp",
-             "VirtualNode shop/web: spec.listeners[0].portMapping.protocol: unknown protocol \"htp\" "
+             "VirtualNode shop/web: spec.listeners[0].portMapping.protocol: unknown protocol "
+             "\"htp\" "
              "(expected http, http2, grpc or tcp)"),
         line("mode: STRICTLY", "STRICTLY",
              "VirtualNode shop/web: spec.listeners[0].tls.mode: unknown TLS mode \"STRICTLY\" "
@@ -978,14 +984,16 @@ spec:
              "VirtualNode shop/web: spec.listeners[0].timeout.http.perRequest.value: expected an "
              "integer, got \"1.5\""),
         line("unit: m}", "m}",
-             "VirtualNode shop/web: spec.listeners[0].timeout.http.perRequest.unit: unknown duration "
+             "VirtualNode shop/web: spec.listeners[0].timeout.http.perRequest.unit: unknown "
+             "duration "
              "unit \"m\" (expected s or ms)"),
         line("ROUND_ROBIN", "ROUND_ROBIN",
              "VirtualNode shop/web: spec.serviceDiscovery.dns.responseType: unknown response type "
              "\"ROUND_ROBIN\" (expected LOADBALANCER or ENDPOINTS)"),
-        line("enforce: maybe", "maybe",
-             "VirtualNode shop/web: spec.backendDefaults.clientPolicy.tls.enforce: expected true or "
-             "false, got \"maybe\""),
+        line(
+            "enforce: maybe", "maybe",
+            "VirtualNode shop/web: spec.backendDefaults.clientPolicy.tls.enforce: expected true or "
+            "false, got \"maybe\""),
         line("ports: [443, https]", "https",
              "VirtualNode shop/web: spec.backendDefaults.clientPolicy.tls.ports[1]: expected an "
              "integer, got \"https\""),
@@ -994,34 +1002,42 @@ spec:
         line("file: [a, b]", "file",
              "VirtualNode shop/web: spec.logging.accessLog.file: expected a map, got a list"),
         line("prefix: {a: b}", "prefix",
-             "VirtualRouter shop/r: spec.routes[0].httpRoute.match.prefix: expected a string, got a map"),
-        line("FETCH", "FETCH",
-             "VirtualRouter shop/r: spec.routes[0].httpRoute.match.method: unknown method \"FETCH\" "
-             "(expected CONNECT, DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT or TRACE)"),
+             "VirtualRouter shop/r: spec.routes[0].httpRoute.match.prefix: expected a string, got "
+             "a map"),
+        line(
+            "FETCH", "FETCH",
+            "VirtualRouter shop/r: spec.routes[0].httpRoute.match.method: unknown method \"FETCH\" "
+            "(expected CONNECT, DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT or TRACE)"),
         line("sometimes", "sometimes",
-             "VirtualRouter shop/r: spec.routes[0].httpRoute.match.headers[0].invert: expected true or "
+             "VirtualRouter shop/r: spec.routes[0].httpRoute.match.headers[0].invert: expected "
+             "true or "
              "false, got \"sometimes\""),
         line("weight: \"ten\"", "\"ten\"",
              "VirtualRouter shop/r: spec.routes[0].httpRoute.action.weightedTargets[0].weight: "
              "expected an integer, got \"ten\""),
         line("teapot", "teapot",
-             "VirtualRouter shop/r: spec.routes[0].httpRoute.retryPolicy.httpRetryEvents[1]: unknown "
+             "VirtualRouter shop/r: spec.routes[0].httpRoute.retryPolicy.httpRetryEvents[1]: "
+             "unknown "
              "retry event \"teapot\" (expected server-error, gateway-error, client-error or "
              "stream-error)"),
-        line("connection-refused", "connection-refused",
-             "VirtualRouter shop/r: spec.routes[0].httpRoute.retryPolicy.tcpRetryEvents[0]: unknown "
-             "retry event \"connection-refused\" (expected connection-error)"),
+        line(
+            "connection-refused", "connection-refused",
+            "VirtualRouter shop/r: spec.routes[0].httpRoute.retryPolicy.tcpRetryEvents[0]: unknown "
+            "retry event \"connection-refused\" (expected connection-error)"),
         line("match: abc", "abc",
              "VirtualRouter shop/r: spec.routes[1].grpcRoute.match: expected a map, got \"abc\""),
         line("virtualNodeRef: web", "web",
-             "VirtualRouter shop/r: spec.routes[1].grpcRoute.action.weightedTargets[0].virtualNodeRef: "
+             "VirtualRouter shop/r: "
+             "spec.routes[1].grpcRoute.action.weightedTargets[0].virtualNodeRef: "
              "expected a map, got \"web\""),
         line("canceled", "canceled",
-             "VirtualRouter shop/r: spec.routes[1].grpcRoute.retryPolicy.grpcRetryEvents[1]: unknown "
+             "VirtualRouter shop/r: spec.routes[1].grpcRoute.retryPolicy.grpcRetryEvents[1]: "
+             "unknown "
              "retry event \"canceled\" (expected cancelled, deadline-exceeded, internal, "
              "resource-exhausted or unavailable)"),
         line("DENY", "DENY",
-             "Mesh m: spec.egressFilter.type: unknown egress filter type \"DENY\" (expected ALLOW_ALL "
+             "Mesh m: spec.egressFilter.type: unknown egress filter type \"DENY\" (expected "
+             "ALLOW_ALL "
              "or DROP_ALL)"),
     };
     for (const auto& e : expected) {
@@ -1070,18 +1086,24 @@ spec:
     };
     const std::vector<std::string> expected{
         line("metadata:", "metadata", "metadata.name: required field is missing"),
-        line("- portMapping: {protocol: http}", "portMapping", "spec.listeners[0].portMapping.port: required field is missing"),
+        line("- portMapping: {protocol: http}", "portMapping",
+             "spec.listeners[0].portMapping.port: required field is missing"),
         line("- {}", "{}", "spec.listeners[1].portMapping: required field is missing"),
         line("- httpRoute:", "httpRoute", "spec.routes[0].name: required field is missing"),
         line("- virtualNodeRef: {namespace: x}", "virtualNodeRef",
-             "spec.routes[0].httpRoute.action.weightedTargets[0].virtualNodeRef.name: required field "
+             "spec.routes[0].httpRoute.action.weightedTargets[0].virtualNodeRef.name: required "
+             "field "
              "is missing"),
-        line("- virtualNodeRef: {namespace: x}", "virtualNodeRef",
-             "spec.routes[0].httpRoute.action.weightedTargets[0].weight: required field is missing"),
-        line("retryPolicy:", "retryPolicy", "spec.routes[0].httpRoute.retryPolicy.maxRetries: required field is missing"),
+        line(
+            "- virtualNodeRef: {namespace: x}", "virtualNodeRef",
+            "spec.routes[0].httpRoute.action.weightedTargets[0].weight: required field is missing"),
+        line("retryPolicy:", "retryPolicy",
+             "spec.routes[0].httpRoute.retryPolicy.maxRetries: required field is missing"),
         line("perRetryTimeout:", "perRetryTimeout",
-             "spec.routes[0].httpRoute.retryPolicy.perRetryTimeout.value: required field is missing"),
-        line("idle:", "idle", "spec.routes[0].httpRoute.timeout.idle.unit: required field is missing"),
+             "spec.routes[0].httpRoute.retryPolicy.perRetryTimeout.value: required field is "
+             "missing"),
+        line("idle:", "idle",
+             "spec.routes[0].httpRoute.timeout.idle.unit: required field is missing"),
     };
     for (const auto& e : expected) {
         INFO(join(errors));
@@ -1106,10 +1128,10 @@ spec:
   logging:
 )";
     const auto l = load(yaml);
-    CHECK(l.errors() ==
-          std::vector<std::string>{"test.yaml:" + at(yaml, "port: null", "port") +
-                                   ": error: VirtualNode shop/web: spec.listeners[0].portMapping.port: "
-                                   "required field is missing"});
+    CHECK(l.errors() == std::vector<std::string>{
+                            "test.yaml:" + at(yaml, "port: null", "port") +
+                            ": error: VirtualNode shop/web: spec.listeners[0].portMapping.port: "
+                            "required field is missing"});
     REQUIRE(l.in.virtual_nodes.size() == 1);
     CHECK(l.in.virtual_nodes[0].aws_name.empty());
     CHECK(l.in.virtual_nodes[0].backends.empty());
@@ -1148,13 +1170,15 @@ specs: {}
         return "test.yaml:" + at(yaml, anchor, needle) + ": warning: VirtualNode shop/web: " + rest;
     };
     const std::vector<std::string> expected{
-        line("listener:", "listener", "spec.listener: unknown field \"listener\" (did you mean \"listeners\"?)"),
+        line("listener:", "listener",
+             "spec.listener: unknown field \"listener\" (did you mean \"listeners\"?)"),
         line("responseTyp:", "responseTyp",
              "spec.serviceDiscovery.dns.responseTyp: unknown field \"responseTyp\" (did you mean "
              "\"responseType\"?)"),
         line("frobnicate:", "frobnicate", "spec.frobnicate: unknown field \"frobnicate\""),
         line("namspace:", "namspace",
-             "spec.backends[0].virtualService.virtualServiceRef.namspace: unknown field \"namspace\" "
+             "spec.backends[0].virtualService.virtualServiceRef.namspace: unknown field "
+             "\"namspace\" "
              "(did you mean \"namespace\"?)"),
         line("specs:", "specs", "specs: unknown field \"specs\" (did you mean \"spec\"?)"),
     };
@@ -1203,8 +1227,7 @@ spec:
                                              "spec.routes[0].tcpRoute.retryPolicy",
                                              "spec.routes[1].httpRoute.match.serviceName",
                                              "spec.routes[1].httpRoute.retryPolicy.grpcRetryEvents",
-                                             "spec.tcpRoute",
-                                             "spec.grpcRoute.match.methodName",
+                                             "spec.tcpRoute", "spec.grpcRoute.match.methodName",
                                              "spec.grpcRoute.action.rewrite.prefix"});
 }
 
@@ -1310,10 +1333,11 @@ spec:
   awsName: second
 )";
     const auto l = load(yaml);
-    CHECK(l.errors() == std::vector<std::string>{
-                            "test.yaml:" + at(yaml, "awsName: second", "awsName") +
-                            ": error: VirtualService shop/s: spec.awsName: duplicate field \"awsName\" "
-                            "(the first one is used)"});
+    CHECK(l.errors() ==
+          std::vector<std::string>{
+              "test.yaml:" + at(yaml, "awsName: second", "awsName") +
+              ": error: VirtualService shop/s: spec.awsName: duplicate field \"awsName\" "
+              "(the first one is used)"});
     CHECK(l.in.virtual_services.at(0).aws_name == "first");
 }
 
@@ -1324,10 +1348,10 @@ metadata: {name: old, namespace: shop}
 spec: {}
 )";
     const auto l = load(yaml);
-    CHECK(l.errors() ==
-          std::vector<std::string>{"test.yaml:1:13: error: VirtualNode shop/old: apiVersion: unsupported "
-                                   "apiVersion \"appmesh.k8s.aws/v1beta1\" (outrigger reads "
-                                   "appmesh.k8s.aws/v1beta2)"});
+    CHECK(l.errors() == std::vector<std::string>{
+                            "test.yaml:1:13: error: VirtualNode shop/old: apiVersion: unsupported "
+                            "apiVersion \"appmesh.k8s.aws/v1beta1\" (outrigger reads "
+                            "appmesh.k8s.aws/v1beta2)"});
     CHECK(l.in.virtual_nodes.empty());
 }
 
@@ -1361,12 +1385,14 @@ metadata: {name: after, namespace: shop}
         CHECK(u.errors()[0].find(": error: invalid YAML: ") != std::string::npos);
     }
     SECTION("a stray flow indicator") {
-        const auto s = load("apiVersion: v1\nkind: Service\n---\napiVersion: v1\n, kind: x\n", "s.yaml");
+        const auto s =
+            load("apiVersion: v1\nkind: Service\n---\napiVersion: v1\n, kind: x\n", "s.yaml");
         CHECK(s.errors() ==
               std::vector<std::string>{"s.yaml:5:1: error: invalid YAML: end of map not found"});
         // yaml-cpp 0.7 would report empty documents forever here; the loader stops.
         const auto t = load("apiVersion: v1\nkind: Service\n---\n, kind: x\n", "t.yaml");
-        CHECK(t.errors() == std::vector<std::string>{"t.yaml:4:1: error: invalid YAML: unexpected \",\""});
+        CHECK(t.errors() ==
+              std::vector<std::string>{"t.yaml:4:1: error: invalid YAML: unexpected \",\""});
     }
 }
 
@@ -1399,7 +1425,8 @@ spec:
     CHECK(vn.logging->text_format == "%START_TIME% %PROTOCOL%\n");
     CHECK(vn.backends.at(0).virtual_service.name == "it's");
     CHECK(vn.backends.at(0).virtual_service.ns == "tab\tbed");
-    CHECK(pos(vn.meta, "spec.listeners[1].portMapping") == at(yaml, "- portMapping: *pm", "portMapping"));
+    CHECK(pos(vn.meta, "spec.listeners[1].portMapping") ==
+          at(yaml, "- portMapping: *pm", "portMapping"));
 
     // The canary router with CRLF line ends loads to the same objects at the same positions.
     std::string crlf;
@@ -1453,8 +1480,10 @@ spec:
 )";
     const std::string flow =
         "{apiVersion: appmesh.k8s.aws/v1beta2, kind: VirtualRouter, metadata: {name: r, namespace: "
-        "shop},\n spec: {listeners: [{portMapping: {port: 8080, protocol: http2}}], routes: [{name: a,"
-        " http2Route: {match: {prefix: /a, headers: [{name: \"x-q\", match: {regex: '.*(a|b).*'}}]},"
+        "shop},\n spec: {listeners: [{portMapping: {port: 8080, protocol: http2}}], routes: "
+        "[{name: a,"
+        " http2Route: {match: {prefix: /a, headers: [{name: \"x-q\", match: {regex: "
+        "'.*(a|b).*'}}]},"
         "\n action: {weightedTargets: [{virtualNodeRef: {name: n}, weight: 3}]}}}]}}\n";
     const auto b = load(block);
     const auto f = load(flow);
@@ -1561,8 +1590,8 @@ TEST_CASE("loader: unreadable paths are errors naming the path", "[routing][load
     const std::string missing = (dir.path / "nope.yaml").string();
     loaded l;
     r::load_paths({missing}, l.in, l.diags);
-    CHECK(l.errors() ==
-          std::vector<std::string>{missing + ": error: cannot read file: No such file or directory"});
+    CHECK(l.errors() == std::vector<std::string>{
+                            missing + ": error: cannot read file: No such file or directory"});
     REQUIRE(l.in.files.size() == 1);
     CHECK(l.in.files[0] == missing);
 }
@@ -1570,7 +1599,8 @@ TEST_CASE("loader: unreadable paths are errors naming the path", "[routing][load
 TEST_CASE("loader: load_string appends; positions index the right file", "[routing][loader]") {
     loaded l;
     r::load_string(service_doc("one"), "one.yaml", l.in, l.diags);
-    r::load_string("\n\n" + service_doc("two") + "spec: {awsName: [x]}\n", "two.yaml", l.in, l.diags);
+    r::load_string("\n\n" + service_doc("two") + "spec: {awsName: [x]}\n", "two.yaml", l.in,
+                   l.diags);
     CHECK(l.in.files == std::vector<std::string>{"one.yaml", "two.yaml"});
     REQUIRE(l.in.virtual_services.size() == 2);
     CHECK(l.in.virtual_services[1].meta.loc.file == 1);
@@ -1578,7 +1608,8 @@ TEST_CASE("loader: load_string appends; positions index the right file", "[routi
                                                  "spec.awsName: expected a string, got a list"});
 }
 
-TEST_CASE("loader: every corpus manifest loads without loader errors", "[routing][loader][corpus]") {
+TEST_CASE("loader: every corpus manifest loads without loader errors",
+          "[routing][loader][corpus]") {
     const std::string corpus = OUTRIGGER_CORPUS_DIR;
     std::vector<std::string> files;
     for (const auto& e : fs::directory_iterator(corpus)) {
@@ -1600,10 +1631,11 @@ TEST_CASE("loader: every corpus manifest loads without loader errors", "[routing
     }
     // The walkthrough's `mode: STRICT` in a client policy is not a ClientPolicyTLS field (CRD and
     // spec §6.5); every other key of the corpus is known.
-    CHECK(warnings == std::vector<std::string>{
-                          "howto-k8s-mtls-sds-based_v1beta2_manifest.yaml:47:9: warning: VirtualNode "
-                          "howto-app/front: spec.backendDefaults.clientPolicy.tls.mode: unknown field "
-                          "\"mode\""});
+    CHECK(warnings ==
+          std::vector<std::string>{
+              "howto-k8s-mtls-sds-based_v1beta2_manifest.yaml:47:9: warning: VirtualNode "
+              "howto-app/front: spec.backendDefaults.clientPolicy.tls.mode: unknown field "
+              "\"mode\""});
 
     loaded all;
     r::load_paths({corpus}, all.in, all.diags);
@@ -1626,8 +1658,10 @@ TEST_CASE("loader: corpus fields land in the model", "[routing][loader][corpus]"
         return l;
     };
     const auto find_node = [](const loaded& l, const std::string& name) {
-        const auto it = std::find_if(l.in.virtual_nodes.begin(), l.in.virtual_nodes.end(),
-                                     [&](const auto& n) { return n.meta.name == name; });
+        const auto it =
+            std::find_if(l.in.virtual_nodes.begin(), l.in.virtual_nodes.end(), [&](const auto& n) {
+                return n.meta.name == name;
+            });
         REQUIRE(it != l.in.virtual_nodes.end());
         return *it;
     };
@@ -1664,12 +1698,13 @@ TEST_CASE("loader: corpus fields land in the model", "[routing][loader][corpus]"
     const auto cloudmap = load_file("howto-k8s-cloudmap_v1beta2_manifest.yaml");
     bool cloudmap_seen = false;
     for (const auto& vn : cloudmap.in.virtual_nodes) {
-        cloudmap_seen = cloudmap_seen ||
-                        vn.service_discovery.kind == r::service_discovery::kind_t::cloud_map;
+        cloudmap_seen =
+            cloudmap_seen || vn.service_discovery.kind == r::service_discovery::kind_t::cloud_map;
     }
     CHECK(cloudmap_seen);
 
-    const auto rewrite = load_file("howto-k8s-http-ingress-v2_v1beta2_gatewayroutes_rewrite-prefix.yaml");
+    const auto rewrite =
+        load_file("howto-k8s-http-ingress-v2_v1beta2_gatewayroutes_rewrite-prefix.yaml");
     REQUIRE(rewrite.in.gateway_routes.size() == 1);
     CHECK(rewrite.in.gateway_routes[0].rewrite_block);
     CHECK(rewrite.in.gateway_routes[0].rewrite_prefix_value.has_value());
