@@ -106,7 +106,9 @@ net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& 
         if (got == 0 && !c.parser.is_done()) {
             continue;
         }
-        set_deadline(conn.stream, deadline);
+        // The request timeout starts once the whole request was received (Envoy's rule), so the
+        // streamed rest of a large body is bounded by the idle timeout, not by `deadline`.
+        conn.stream.expires_after(c.w.config().downstream_idle);
         auto [wec, wn] = co_await http::async_write(conn.stream, sr, tok);
         if (wec == http::error::need_buffer) {
             wec = {};
@@ -209,10 +211,6 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
 net::awaitable<forward_result> forward(request_ctx& c) {
     const auto& cfg = c.w.config();
     auto& req = c.parser.get();
-    const auto start = clock_type::now();
-    const auto req_deadline = c.up.per_request_timeout.count() > 0
-                                  ? start + c.up.per_request_timeout
-                                  : clock_type::time_point::max();
     if (c.chunk.empty()) {
         c.chunk.resize(16 * 1024);
     }
@@ -252,7 +250,11 @@ net::awaitable<forward_result> forward(request_ctx& c) {
         }
     }
 
-    // 2. Attempts.
+    // 2. Attempts. The request timeout counts from here: the body is buffered (or, when it is
+    // streamed, the deadline restarts once it was fully sent).
+    auto req_deadline = c.up.per_request_timeout.count() > 0
+                            ? clock_type::now() + c.up.per_request_timeout
+                            : clock_type::time_point::max();
     retry_state st;
     st.request_replayable = body_complete;
     const routing::retry_spec* spec = c.up.retry;
@@ -269,7 +271,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                 fmt::format("{} did not answer within {} ms", c.up.what, c.up.per_request_timeout.count()),
                 st.retries_done > 0 ? static_cast<std::uint32_t>(flag_urx) : 0u};
         }
-        const auto try_deadline =
+        auto try_deadline =
             per_try.count() > 0 ? std::min(req_deadline, now + per_try) : req_deadline;
 
         const tcp::endpoint ep =
@@ -333,6 +335,12 @@ net::awaitable<forward_result> forward(request_ctx& c) {
             } else {
                 if (streamed) {
                     st.request_replayable = false;
+                    if (c.up.per_request_timeout.count() > 0) {
+                        req_deadline = clock_type::now() + c.up.per_request_timeout;
+                        try_deadline = per_try.count() > 0
+                                           ? std::min(req_deadline, clock_type::now() + per_try)
+                                           : req_deadline;
+                    }
                 }
                 // Read the response head; skip interim 1xx responses.
                 boost::system::error_code ec;
