@@ -268,7 +268,15 @@ bool snapshot::egress_allowed(std::string_view host) const {
 }
 
 std::string snapshot::closest_service(std::string_view host) const {
-    return closest(canonical_host(host), all_service_names);
+    const std::string h = canonical_host(host);
+    // A short name (`checkout`, `checkout.shop`) of a longer awsName
+    // (`checkout.shop.svc.cluster.local`) is the commonest miss: App Mesh never matched it.
+    for (const auto& name : all_service_names) {
+        if (name.size() > h.size() && name[h.size()] == '.' && canonical_host(name).starts_with(h)) {
+            return name;
+        }
+    }
+    return closest(h, all_service_names);
 }
 
 std::size_t pick_weighted(std::span<const std::uint64_t> cumulative, std::uint64_t total,

@@ -498,6 +498,8 @@ spec:
     REQUIRE(errors_of(*as_web).empty());
     CHECK(as_web->snap->find_service("sa.shop") == nullptr);
     CHECK(as_web->snap->closest_service("sa.shp") == "sa.shop");
+    CHECK(as_web->snap->closest_service("sa") == "sa.shop");  // a short name of the awsName
+    CHECK(as_web->snap->closest_service("zzzzzzzz.example") == "");
     CHECK(as_web->snap->node_name == "shop/web");
     CHECK_FALSE(as_web->snap->allow_all_egress);
     CHECK(as_web->snap->egress_allowed("sts.us-west-2.amazonaws.com"));
