@@ -56,6 +56,8 @@ if ! ip netns exec "$probe" iptables -t nat -L OUTPUT -n >/dev/null 2>&1; then
 fi
 ip netns del "$probe"
 
+etc_netns_existed=0
+[ -d /etc/netns ] && etc_netns_existed=1
 work="$(mktemp -d /tmp/outrigger-multipod.XXXXXX)"
 chmod 755 "$work"
 hub="${tag}hub"
@@ -90,6 +92,7 @@ cleanup() {
       tail -n 30 "$f"
     done
   fi
+  [ "$etc_netns_existed" -eq 1 ] || rmdir /etc/netns 2>/dev/null
   rm -rf "$work"
   exit "$rc"
 }
