@@ -58,7 +58,8 @@ constexpr const char* run_usage =
     "  --log-level LEVEL         error|warn|info|debug (default warn)\n"
     "  --access-log PATH|-       one line per request to PATH or stdout\n"
     "  --access-log-format F     envoy|json (default envoy)\n"
-    "  --transparent             not supported yet\n"
+    "  --transparent             egress takes the original destination (SO_ORIGINAL_DST) of\n"
+    "                            connections redirected by iptables (deploy/iptables-init.sh)\n"
     "  --help                    this text\n";
 
 constexpr const char* demo_usage =
@@ -172,9 +173,8 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
             continue;
         }
         if (flag == "--transparent") {
-            return usage_error(err, "run",
-                               "--transparent is not yet supported (use explicit mode: "
-                               "HTTP_PROXY=http://127.0.0.1:15001)");
+            cfg.transparent = true;
+            continue;
         }
         const bool takes_value =
             std::find_if(known.begin(), known.end(), [&](const char* k) { return flag == k; }) !=
@@ -304,7 +304,7 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         return 1;
     }
     out << "outrigger: egress listening on " << cfg.egress_address << ':' << srv.egress_port()
-        << " (workers " << cfg.workers << ", node "
+        << (cfg.transparent ? " (transparent, workers " : " (workers ") << cfg.workers << ", node "
         << (snap->node_name ? *snap->node_name : std::string("<mesh-wide client>")) << ", mesh "
         << snap->mesh_name << ")\n"
         << "outrigger: ingress listening on " << cfg.ingress_address << ':' << srv.ingress_port()

@@ -23,6 +23,7 @@
 #include "proxy/forwarder.hpp"
 #include "proxy/http_util.hpp"
 #include "proxy/local_reply.hpp"
+#include "proxy/original_dst.hpp"
 #include "proxy/request_ctx.hpp"
 
 namespace outrigger::proxy {
@@ -55,6 +56,10 @@ struct session_state {
     std::string origin_buf;
     std::string what_buf;
     std::string port_list;
+    // Transparent mode: where the app sent this connection before iptables REDIRECT (read once
+    // after accept); unset for explicit mode and for connections that were not redirected.
+    std::optional<tcp::endpoint> orig_dst;
+    std::string orig_host;  // orig_dst's address as text, the passthrough "host"
 };
 
 void append_fmt(std::string& out, fmt::string_view f, fmt::format_args args) {
@@ -294,6 +299,9 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
             0);
         co_return false;
     }
+    if (authority_text.empty() && s.orig_dst) {
+        authority_text = s.orig_host;  // no Host (HTTP/1.0): the original address names it
+    }
     authority a;
     if (!parse_authority(authority_text, a)) {
         keep = co_await write_local_reply(
@@ -333,11 +341,14 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
     view.query = query;
     view.host = a.host;
     view.port = a.port;
+    if (s.orig_dst) {
+        view.port = s.orig_dst->port();  // DECISIONS §2: P is the original destination port
+    }
     view.headers = s.headers;
     const routing::route_decision d = routing::decide(snap, view, s.w.rng().next32());
     s.host_buf.assign(a.host);
     const std::string_view host = s.host_buf;
-    const std::uint16_t port = a.port.value_or(0);
+    const std::uint16_t port = view.port.value_or(0);
     using outcome = routing::route_decision::outcome_t;
 
     switch (d.outcome) {
@@ -384,6 +395,11 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
             c.up.kind = upstream_choice::kind_t::passthrough;
             c.up.host = host;
             c.up.port = a.port.value_or(80);
+            if (s.orig_dst) {
+                // DECISIONS §3.6: unmodelled egress goes to the original destination.
+                c.up.host = s.orig_host;
+                c.up.port = s.orig_dst->port();
+            }
             c.up.all_addresses = false;
             c.up.retry = nullptr;
             c.up.per_request_timeout = std::chrono::milliseconds{0};
@@ -554,6 +570,12 @@ bool is_http_error(const boost::system::error_code& ec) {
 net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, listener_kind kind) {
     session_state s(w, std::move(socket), kind);
     const auto& cfg = w.config();
+    if (kind == listener_kind::egress && cfg.transparent) {
+        s.orig_dst = original_destination(s.down.socket());
+        if (s.orig_dst) {
+            s.orig_host = s.orig_dst->address().to_string();
+        }
+    }
     for (;;) {
         s.parser.emplace();
         s.parser->header_limit(static_cast<std::uint32_t>(cfg.header_limit));

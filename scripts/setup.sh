@@ -7,6 +7,9 @@ pkgs=(
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libssl-dev libyaml-cpp-dev libfmt-dev catch2 libre2-dev
   curl openssl python3
+  # Tests only, not a runtime dependency: tests/netns/multipod.sh (iptables inside network
+  # namespaces, as deploy/iptables-init.sh does in a pod's init container).
+  iptables
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -66,6 +66,7 @@ proxy_under_test::proxy_under_test(const std::string& yaml, proxy_options opts) 
     cfg.app_address = opts.app_address;
     cfg.resolve_override_for_test = opts.resolve;
     cfg.access_log_path = opts.access_log_path;
+    cfg.transparent = opts.transparent;
     if (opts.downstream_idle) {
         cfg.downstream_idle = *opts.downstream_idle;
     }

@@ -26,6 +26,7 @@ struct proxy_options {
     proxy::resolve_hook resolve;
     std::optional<std::chrono::milliseconds> downstream_idle;
     std::string access_log_path;  // empty: off
+    bool transparent = false;     // --transparent (SO_ORIGINAL_DST on the egress listener)
 };
 
 /// Compiles `yaml` (through a temp file) with the routing options of `opts`; throws with every
