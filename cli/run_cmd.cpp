@@ -207,6 +207,7 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
     std::optional<std::vector<std::string>> allow;
     std::optional<std::string> node;
     std::uint16_t admin_port = 9901;
+    bool admin_port_given = false;
     std::chrono::milliseconds drain_time{5000};
     bool watch = true;
 
@@ -274,6 +275,7 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
             if (!parse_port(v, admin_port, true)) {
                 return usage_error(err, "run", "invalid --admin-port \"" + v + "\"");
             }
+            admin_port_given = true;
         } else if (flag == "--drain-time") {
             if (!parse_duration(v, drain_time)) {
                 return usage_error(err, "run", "invalid --drain-time \"" + v + "\" (e.g. 5s, 500ms)");
@@ -391,8 +393,14 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         admin.emplace(srv, &cp, proxy::admin_info{OUTRIGGER_VERSION, cmdline});
         std::string aerr;
         if (!admin->start("127.0.0.1", admin_port, aerr)) {
-            err << "outrigger run: " << aerr << '\n';
-            return 1;
+            if (admin_port_given) {
+                err << "outrigger run: " << aerr << '\n';
+                return 1;
+            }
+            // The default port is taken (another sidecar, a test): run without admin rather
+            // than refuse to proxy; an explicit --admin-port is an error instead.
+            err << "outrigger run: warning: " << aerr << "; running without the admin API\n";
+            admin.reset();
         }
     }
     out << "outrigger: egress listening on " << cfg.egress_address << ':' << srv.egress_port()

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <cstring>
@@ -159,6 +160,7 @@ struct control_plane::watcher : std::enable_shared_from_this<watcher> {
     net::steady_timer timer;
     control_plane& owner;
     std::chrono::milliseconds debounce;
+    std::optional<std::chrono::steady_clock::time_point> burst_start;
     std::array<char, 16 * 1024> buf{};
 
     void add_watches() {
@@ -191,12 +193,19 @@ struct control_plane::watcher : std::enable_shared_from_this<watcher> {
             if (ec) {
                 return;  // closed (shutdown) or broken: stop watching
             }
-            // Any event restarts the quiet period; the hash decides whether anything changed.
-            self->timer.expires_after(self->debounce);
+            // Any event restarts the quiet period, but a burst of edits never delays a reload by
+            // more than 5 debounce intervals after its first event (no starvation under
+            // continuous writes). The hash decides whether anything changed.
+            const auto now = std::chrono::steady_clock::now();
+            if (!self->burst_start) {
+                self->burst_start = now;
+            }
+            self->timer.expires_at(std::min(now + self->debounce, *self->burst_start + 5 * self->debounce));
             self->timer.async_wait([self](const boost::system::error_code& tec) {
                 if (tec) {
                     return;  // restarted by a newer event
                 }
+                self->burst_start.reset();
                 self->add_watches();  // new subdirectories
                 (void)self->owner.reload();
             });
