@@ -1,5 +1,7 @@
 // `outrigger run` (the sidecar) and `outrigger demo-upstream` (a tiny HTTP server for the demo).
+#include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -21,7 +23,9 @@
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
+#include "proxy/admin_server.hpp"
 #include "proxy/config.hpp"
+#include "proxy/control_plane.hpp"
 #include "proxy/log.hpp"
 #include "proxy/server.hpp"
 #include "routing/compile.hpp"
@@ -49,15 +53,21 @@ constexpr const char* run_usage =
     "  --ingress-port N          inbound listener port (default 15000; 0 = any free port)\n"
     "  --ingress-address ADDR    inbound listener address (default 0.0.0.0)\n"
     "  --app-address ADDR        where the local app listens (default 127.0.0.1)\n"
-    "  --admin-port N            accepted and ignored for now (the admin listener comes later)\n"
+    "  --admin-port N            admin API on 127.0.0.1:N (default 9901; 0 = off): /ready, /stats,\n"
+    "                            /stats/prometheus, /config_dump, /clusters, POST /reload ...\n"
+    "  --drain-time DURATION     on SIGTERM, keep accepting this long before closing the listeners\n"
+    "                            (default 5s; e.g. 20s, 500ms); a second SIGTERM exits at once\n"
+    "  --no-watch                do not reload when the mesh files change (SIGHUP still reloads)\n"
     "  --workers N               worker threads (default: number of CPUs)\n"
     "  --connect-to H:P:A:P      connect to A:P wherever discovery says H:P (repeatable)\n"
     "  --egress-allow PATTERN    unmodelled hosts allowed under DROP_ALL: *.suffix or exact\n"
     "                            (repeatable; default *.amazonaws.com; 'none' clears the list)\n"
     "  --no-default-retry        do not emulate App Mesh's default retry policy\n"
     "  --log-level LEVEL         error|warn|info|debug (default warn)\n"
-    "  --access-log PATH|-       one line per request to PATH or stdout\n"
-    "  --access-log-format F     envoy|json (default envoy)\n"
+    "  --access-log PATH|-       one line per request to PATH or stdout (overrides the node's\n"
+    "                            logging.accessLog.file.path); SIGUSR1 reopens the file\n"
+    "  --access-log-format F     envoy|json (overrides the node's format; default: the node's, else\n"
+    "                            Envoy's default text format)\n"
     "  --transparent             egress takes the original destination (SO_ORIGINAL_DST) of\n"
     "                            connections redirected by iptables (deploy/iptables-init.sh)\n"
     "  --help                    this text\n";
@@ -120,11 +130,67 @@ bool parse_connect_to(const std::string& v, proxy::connect_to_rule& r) {
     return !r.addr.empty();
 }
 
-/// Waits for SIGINT/SIGTERM on the calling thread.
-void wait_for_signal() {
+/// "5s", "500ms", "2m", or a bare number of seconds.
+bool parse_duration(const std::string& v, std::chrono::milliseconds& out) {
+    std::size_t i = 0;
+    while (i < v.size() && v[i] >= '0' && v[i] <= '9') {
+        ++i;
+    }
+    if (i == 0 || i > 9) {
+        return false;
+    }
+    const auto n = static_cast<std::int64_t>(std::stoll(v.substr(0, i)));
+    const std::string unit = v.substr(i);
+    if (unit.empty() || unit == "s") {
+        out = std::chrono::seconds(n);
+    } else if (unit == "ms") {
+        out = std::chrono::milliseconds(n);
+    } else if (unit == "m") {
+        out = std::chrono::minutes(n);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/// The control thread: signals, file watching and the drain sequence, until the process should
+/// exit. SIGHUP reloads, SIGUSR1 reopens the access log, SIGTERM drains (a second one stops at
+/// once), SIGINT stops at once.
+void run_control_loop(proxy::server& srv, proxy::control_plane& cp, bool watch,
+                      std::chrono::milliseconds drain_time) {
     net::io_context ioc{1};
-    net::signal_set signals(ioc, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code&, int) { ioc.stop(); });
+    net::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
+    signals.add(SIGUSR1);
+    bool draining = false;
+    std::function<void()> wait_signal;
+    wait_signal = [&] {
+        signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+            if (ec) {
+                return;
+            }
+            if (sig == SIGHUP) {
+                (void)cp.reload();
+            } else if (sig == SIGUSR1) {
+                if (srv.log() != nullptr) {
+                    srv.log()->reopen();
+                }
+            } else if (sig == SIGINT || draining) {
+                ioc.stop();
+                return;
+            } else {
+                draining = true;
+                cp.drain(ioc, drain_time, [&] { ioc.stop(); });
+            }
+            wait_signal();
+        });
+    };
+    wait_signal();
+    if (watch) {
+        std::string err;
+        if (!cp.watch(ioc, std::chrono::milliseconds(200), err)) {
+            proxy::log(proxy::log_level::warn, "outrigger: not watching the mesh files: {}", err);
+        }
+    }
     ioc.run();
 }
 
@@ -135,12 +201,16 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         "--mesh", "--node", "--egress-port", "--egress-address", "--ingress-port",
         "--ingress-address", "--admin-port", "--app-address", "--workers", "--connect-to",
         "--egress-allow", "--no-default-retry", "--log-level", "--access-log",
-        "--access-log-format", "--transparent", "--help"};
+        "--access-log-format", "--transparent", "--drain-time", "--no-watch", "--help"};
     routing::load_options lo;
     proxy::server_config cfg;
     cfg.workers = std::max(1u, std::thread::hardware_concurrency());
     std::optional<std::vector<std::string>> allow;
     std::optional<std::string> node;
+    std::uint16_t admin_port = 9901;
+    bool admin_port_given = false;
+    std::chrono::milliseconds drain_time{5000};
+    bool watch = true;
 
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string flag = args[i];
@@ -167,6 +237,10 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         if (flag == "--help" || flag == "-h") {
             out << run_usage;
             return 0;
+        }
+        if (flag == "--no-watch") {
+            watch = false;
+            continue;
         }
         if (flag == "--no-default-retry") {
             lo.compile.default_retry = false;
@@ -198,9 +272,13 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
                 return usage_error(err, "run", "invalid --ingress-port \"" + v + "\"");
             }
         } else if (flag == "--admin-port") {
-            std::uint16_t ignored = 0;
-            if (!parse_port(v, ignored, true)) {
+            if (!parse_port(v, admin_port, true)) {
                 return usage_error(err, "run", "invalid --admin-port \"" + v + "\"");
+            }
+            admin_port_given = true;
+        } else if (flag == "--drain-time") {
+            if (!parse_duration(v, drain_time)) {
+                return usage_error(err, "run", "invalid --drain-time \"" + v + "\" (e.g. 5s, 500ms)");
             }
         } else if (flag == "--egress-address") {
             cfg.egress_address = v;
@@ -249,6 +327,7 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
                 return usage_error(err, "run", "invalid --access-log-format \"" + v + "\" (envoy|json)");
             }
             cfg.access_log_format = v;
+            cfg.access_log_format_set = true;
         }
     }
     if (lo.paths.empty()) {
@@ -303,14 +382,41 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         err << "outrigger run: " << srv.error() << '\n';
         return 1;
     }
+    proxy::control_plane cp(srv, lo);
+    std::optional<proxy::admin_server> admin;
+    if (admin_port != 0) {
+        std::string cmdline = "outrigger run";
+        for (const auto& a : args) {
+            cmdline += ' ';
+            cmdline += a;
+        }
+        admin.emplace(srv, &cp, proxy::admin_info{OUTRIGGER_VERSION, cmdline});
+        std::string aerr;
+        if (!admin->start("127.0.0.1", admin_port, aerr)) {
+            if (admin_port_given) {
+                err << "outrigger run: " << aerr << '\n';
+                return 1;
+            }
+            // The default port is taken (another sidecar, a test): run without admin rather
+            // than refuse to proxy; an explicit --admin-port is an error instead.
+            err << "outrigger run: warning: " << aerr << "; running without the admin API\n";
+            admin.reset();
+        }
+    }
     out << "outrigger: egress listening on " << cfg.egress_address << ':' << srv.egress_port()
         << (cfg.transparent ? " (transparent, workers " : " (workers ") << cfg.workers << ", node "
         << (snap->node_name ? *snap->node_name : std::string("<mesh-wide client>")) << ", mesh "
         << snap->mesh_name << ")\n"
         << "outrigger: ingress listening on " << cfg.ingress_address << ':' << srv.ingress_port()
-        << " (local app at " << cfg.app_address << ")\n"
-        << std::flush;
-    wait_for_signal();
+        << " (local app at " << cfg.app_address << ")\n";
+    if (admin) {
+        out << "outrigger: admin listening on 127.0.0.1:" << admin->port() << '\n';
+    }
+    out << std::flush;
+    run_control_loop(srv, cp, watch, drain_time);
+    if (admin) {
+        admin->stop();
+    }
     srv.stop();
     return 0;
 }

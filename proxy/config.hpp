@@ -41,6 +41,7 @@ struct server_config {
     std::string access_log_path;       // empty: off; "-": stdout
     std::string access_log_format = "envoy";
     bool transparent = false;  // egress: SO_ORIGINAL_DST gives P and the passthrough address
+    bool access_log_format_set = false;  // --access-log-format given: overrides the node's format
 
     std::chrono::milliseconds downstream_idle{300'000};  // DECISIONS §3.3
     std::chrono::milliseconds upstream_idle{60'000};

@@ -20,6 +20,10 @@
 #include <fmt/format.h>
 
 #include "proxy/access_log.hpp"
+#include "proxy/access_log_format.hpp"
+#include "proxy/errors.hpp"
+#include "proxy/metrics.hpp"
+#include "proxy/worker.hpp"
 #include "proxy/forwarder.hpp"
 #include "proxy/http_util.hpp"
 #include "proxy/local_reply.hpp"
@@ -60,6 +64,10 @@ struct session_state {
     // after accept); unset for explicit mode and for connections that were not redirected.
     std::optional<tcp::endpoint> orig_dst;
     std::string orig_host;  // orig_dst's address as text, the passthrough "host"
+    std::string remote;            // "addr:port" of the client, for the access log
+    http::fields resp_headers;     // upstream response head, when the log format reads it
+    std::string upstream_host_buf;
+    fmt::memory_buffer line;       // access-log line, reused
 };
 
 void append_fmt(std::string& out, fmt::string_view f, fmt::format_args args) {
@@ -75,35 +83,177 @@ std::string& assign_fmt(std::string& out, fmt::format_string<Args...> f, Args&&.
 
 std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
 
-void write_access_log(session_state& s, const request_ctx& c,
-                      std::chrono::system_clock::time_point start_wall,
-                      clock_type::time_point start) {
-    access_log* log = s.w.log();
-    if (log == nullptr) {
+/// Request headers for %REQ(...)%: the (rewritten) request head plus pseudo-headers.
+class request_headers final : public header_source {
+public:
+    explicit request_headers(const http::request_parser<http::buffer_body>& p) : req_(p.get()) {}
+    [[nodiscard]] std::optional<std::string_view> find(std::string_view name) const override {
+        if (!name.empty() && name.front() == ':') {
+            if (name == ":method") {
+                return sv(req_.method_string());
+            }
+            if (name == ":path") {
+                return sv(req_.target());
+            }
+            if (name == ":authority") {
+                const auto it = req_.find(http::field::host);
+                return it == req_.end() ? std::nullopt : std::optional<std::string_view>(sv(it->value()));
+            }
+            if (name == ":scheme") {
+                return std::string_view("http");
+            }
+            return std::nullopt;
+        }
+        const auto it = req_.find(beast::string_view(name.data(), name.size()));
+        if (it == req_.end()) {
+            return std::nullopt;
+        }
+        return sv(it->value());
+    }
+
+private:
+    const http::request<http::buffer_body>& req_;
+};
+
+/// Response headers for %RESP(...)%; x-envoy-upstream-service-time is synthesised from the
+/// time to the upstream's response head, as Envoy sets it.
+class response_headers final : public header_source {
+public:
+    response_headers(const http::fields* f, std::string_view service_time)
+        : f_(f), service_time_(service_time) {}
+    [[nodiscard]] std::optional<std::string_view> find(std::string_view name) const override {
+        if (f_ != nullptr) {
+            const auto it = f_->find(beast::string_view(name.data(), name.size()));
+            if (it != f_->end()) {
+                return sv(it->value());
+            }
+        }
+        if (name == "x-envoy-upstream-service-time" && !service_time_.empty()) {
+            return service_time_;
+        }
+        return std::nullopt;
+    }
+
+private:
+    const http::fields* f_;
+    std::string_view service_time_;
+};
+
+std::chrono::microseconds micros(clock_type::duration d) {
+    return std::chrono::duration_cast<std::chrono::microseconds>(d);
+}
+
+/// Counters of one finished request: listener, virtual service, route, cluster and endpoint.
+void record_metrics(session_state& s, const request_ctx& c, const routing::snapshot* snap,
+                    const worker::ops_state& ops, std::uint32_t cluster_slot,
+                    std::chrono::microseconds duration) {
+    metrics* m = s.w.stats();
+    if (m == nullptr || !ops.stats) {
         return;
     }
-    const auto& req = s.parser->get();
-    access_entry e;
-    e.start = start_wall;
-    e.listener = s.kind == listener_kind::egress ? "egress" : "ingress";
-    e.method = sv(req.method_string());
-    e.path = sv(req.target());
-    e.protocol = c.client_version >= 11 ? "HTTP/1.1" : "HTTP/1.0";
-    e.status = c.status;
-    e.flags = c.flags;
-    e.bytes_received = c.bytes_in;
-    e.bytes_sent = c.bytes_out;
-    e.duration_ms = static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - start).count());
-    e.attempts = c.attempts;
-    e.user_agent = sv(req[http::field::user_agent]);
-    e.request_id = sv(req["x-request-id"]);
-    e.authority = sv(req[http::field::host]);
-    e.upstream_host = c.upstream_ep.port() == 0
-                          ? std::string("-")
-                          : fmt::format("{}:{}", c.upstream_ep.address().to_string(),
-                                        c.upstream_ep.port());
-    log->write(e);
+    const stats_map& map = *ops.stats;
+    const unsigned w = s.w.index();
+    const std::uint32_t listener =
+        s.kind == listener_kind::egress ? map.listener_egress : map.listener_ingress;
+    m->at(w, stat_family::listener, listener).record(c.status, c.flags, c.attempts, duration);
+    if (snap == nullptr) {
+        return;
+    }
+    if (c.service != nullptr) {
+        const auto i = static_cast<std::size_t>(c.service - snap->services.data());
+        if (i < map.services.size()) {
+            m->at(w, stat_family::vhost, map.services[i]).record(c.status, c.flags, c.attempts, duration);
+        }
+    }
+    if (c.route != nullptr && c.route->id < map.routes.size()) {
+        m->at(w, stat_family::route, map.routes[c.route->id]).record(c.status, c.flags, c.attempts, duration);
+    }
+    if (cluster_slot != UINT32_MAX) {
+        m->at(w, stat_family::cluster, cluster_slot).record(c.status, c.flags, c.attempts, duration);
+        if (c.upstream_ep.port() != 0) {
+            const std::uint32_t e = s.w.endpoint_slot(cluster_slot, c.upstream_ep);
+            m->at(w, stat_family::endpoint, e).record(c.status, c.flags, c.attempts, duration);
+        }
+    }
+}
+
+/// The cluster slot a request was sent to (or would have been): target, local app or passthrough.
+std::uint32_t cluster_slot_of(const request_ctx& c, const routing::snapshot* snap, const stats_map* map) {
+    if (map == nullptr || snap == nullptr) {
+        return UINT32_MAX;
+    }
+    if (c.up.kind == upstream_choice::kind_t::target && c.up.target != nullptr &&
+        c.up.target->id < map->targets.size()) {
+        return map->targets[c.up.target->id];
+    }
+    if (c.up.kind == upstream_choice::kind_t::app && c.ingress != nullptr) {
+        const auto i = static_cast<std::size_t>(c.ingress - snap->ingress.data());
+        return i < map->ingress.size() ? map->ingress[i] : UINT32_MAX;
+    }
+    if (c.up.kind == upstream_choice::kind_t::passthrough && c.up.port != 0) {
+        return map->passthrough;
+    }
+    return UINT32_MAX;
+}
+
+std::string_view cluster_name_of(const request_ctx& c) {
+    if (c.up.kind == upstream_choice::kind_t::target && c.up.target != nullptr) {
+        return c.up.target->cluster_name;
+    }
+    if (c.up.kind == upstream_choice::kind_t::passthrough && c.up.port != 0) {
+        return "egress_passthrough";
+    }
+    if (c.up.kind == upstream_choice::kind_t::app && c.ingress != nullptr) {
+        return "local_app";
+    }
+    return {};
+}
+
+void write_access_log(session_state& s, const request_ctx& c, const log_format* fmt_ops,
+                      std::chrono::system_clock::time_point start_wall, clock_type::time_point start,
+                      clock_type::time_point end) {
+    access_log* log = s.w.log();
+    if (log == nullptr || fmt_ops == nullptr) {
+        return;
+    }
+    char flags[64];
+    const std::size_t fl = format_flags(c.flags, flags);
+    s.upstream_host_buf.clear();
+    if (c.upstream_ep.port() != 0) {
+        fmt::format_to(std::back_inserter(s.upstream_host_buf), "{}:{}",
+                       c.upstream_ep.address().to_string(), c.upstream_ep.port());
+    }
+    char service_time[24];
+    std::string_view service_time_sv;
+    log_record r;
+    r.start = start_wall;
+    r.protocol = c.client_version >= 11 ? "HTTP/1.1" : "HTTP/1.0";
+    r.status = c.status;
+    r.flags = std::string_view(flags, fl);
+    r.bytes_received = c.bytes_in;
+    r.bytes_sent = c.bytes_out;
+    r.duration = micros(end - start);
+    if (c.upstream_first_byte) {
+        r.response_duration = micros(*c.upstream_first_byte - start);
+        const auto res = fmt::format_to_n(service_time, sizeof(service_time), "{}",
+                                          r.response_duration->count() / 1000);
+        service_time_sv = std::string_view(service_time, res.size);
+    }
+    r.upstream_host = s.upstream_host_buf;
+    r.upstream_cluster = cluster_name_of(c);
+    r.downstream_remote = s.remote;
+    r.attempts = c.attempts;
+    r.route_name = c.route != nullptr ? std::string_view(c.route->name) : std::string_view{};
+    r.virtual_service = c.service != nullptr ? std::string_view(c.service->name) : std::string_view{};
+    r.listener = s.kind == listener_kind::egress ? "egress" : "ingress";
+    const request_headers rq(*s.parser);
+    const response_headers rs(fmt_ops->wants_response_headers ? &s.resp_headers : nullptr,
+                              service_time_sv);
+    r.request = &rq;
+    r.response = &rs;
+    s.line.clear();
+    render(*fmt_ops, r, s.line);
+    log->append(s.w.index(), std::string_view(s.line.data(), s.line.size()));
 }
 
 /// Writes a local reply. Keeps the connection only if the client wants it and the request body
@@ -346,6 +496,8 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
     }
     view.headers = s.headers;
     const routing::route_decision d = routing::decide(snap, view, s.w.rng().next32());
+    c.service = d.service;
+    c.route = d.route;
     s.host_buf.assign(a.host);
     const std::string_view host = s.host_buf;
     const std::uint16_t port = view.port.value_or(0);
@@ -502,6 +654,7 @@ net::awaitable<bool> classify_ingress(session_state& s, request_ctx& c,
         co_return false;
     }
     c.up.kind = upstream_choice::kind_t::app;
+    c.ingress = l;
     c.up.host = s.w.config().app_address;
     c.up.port = l->port;
     c.up.all_addresses = false;
@@ -530,9 +683,24 @@ net::awaitable<bool> handle_request(session_state& s) {
     auto& req = s.parser->get();
     // Pin the snapshot for the whole request (STYLE §2.6).
     const std::shared_ptr<const routing::snapshot> snap = s.w.snapshot();
+    // The counter slots and log format that belong to this snapshot, pinned with it.
+    const std::shared_ptr<const worker::ops_state> ops = s.w.ops();
     request_ctx c{s.w, s.down, s.buf, *s.parser, s.replay, s.chunk};
     c.client_version = req.version();
-    c.client_keep_alive = req.keep_alive();
+    // While draining, every response closes its connection (the client reconnects elsewhere).
+    c.client_keep_alive = req.keep_alive() && !s.w.draining();
+    if (ops && ops->format && ops->format->wants_response_headers && s.w.log() != nullptr) {
+        s.resp_headers.clear();
+        c.response_headers = &s.resp_headers;
+    }
+    metrics* m = s.w.stats();
+    stat_slot* listener_slot = nullptr;
+    if (m != nullptr && ops && ops->stats) {
+        listener_slot = &m->at(s.w.index(), stat_family::listener,
+                               s.kind == listener_kind::egress ? ops->stats->listener_egress
+                                                               : ops->stats->listener_ingress);
+        stat_slot::inc(listener_slot->rq_active);
+    }
     c.head_request = req.method() == http::verb::head;
     c.expect_continue = iequals_ascii(sv(req[http::field::expect]), "100-continue");
 
@@ -546,7 +714,16 @@ net::awaitable<bool> handle_request(session_state& s) {
         const bool go = s.kind == listener_kind::egress ? co_await classify_egress(s, c, *snap, keep)
                                                         : co_await classify_ingress(s, c, *snap, keep);
         if (go) {
+            stat_slot* cluster = nullptr;
+            const std::uint32_t cs = cluster_slot_of(c, snap.get(), ops ? ops->stats.get() : nullptr);
+            if (m != nullptr && cs != UINT32_MAX) {
+                cluster = &m->at(s.w.index(), stat_family::cluster, cs);
+                stat_slot::inc(cluster->rq_active);
+            }
             const forward_result r = co_await forward(c);
+            if (cluster != nullptr) {
+                stat_slot::dec(cluster->rq_active);
+            }
             if (r.error == errc::ok) {
                 keep = c.client_keep_alive && !c.close_after;
             } else if (c.response_started) {
@@ -556,7 +733,15 @@ net::awaitable<bool> handle_request(session_state& s) {
             }
         }
     }
-    write_access_log(s, c, start_wall, start);
+    const auto end = clock_type::now();
+    if (ops) {
+        record_metrics(s, c, snap.get(), *ops,
+                       cluster_slot_of(c, snap.get(), ops->stats.get()), micros(end - start));
+    }
+    if (listener_slot != nullptr) {
+        stat_slot::dec(listener_slot->rq_active);
+    }
+    write_access_log(s, c, ops ? ops->format.get() : nullptr, start_wall, start, end);
     co_return keep;
 }
 
@@ -576,6 +761,31 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
             s.orig_host = s.orig_dst->address().to_string();
         }
     }
+    {
+        boost::system::error_code rec;
+        const auto rep = s.down.socket().remote_endpoint(rec);
+        if (!rec) {
+            s.remote = rep.address().is_v6() ? fmt::format("[{}]:{}", rep.address().to_string(), rep.port())
+                                             : fmt::format("{}:{}", rep.address().to_string(), rep.port());
+        }
+    }
+    // Connection gauges on the listener slot (constant across snapshots: slots keep their names).
+    stat_slot* cx = nullptr;
+    if (w.stats() != nullptr && w.ops() && w.ops()->stats) {
+        cx = &w.stats()->at(w.index(), stat_family::listener,
+                            kind == listener_kind::egress ? w.ops()->stats->listener_egress
+                                                          : w.ops()->stats->listener_ingress);
+        stat_slot::inc(cx->cx_total);
+        stat_slot::inc(cx->cx_active);
+    }
+    struct cx_guard {
+        stat_slot* slot;
+        ~cx_guard() {
+            if (slot != nullptr) {
+                stat_slot::dec(slot->cx_active);
+            }
+        }
+    } guard{cx};
     for (;;) {
         s.parser.emplace();
         s.parser->header_limit(static_cast<std::uint32_t>(cfg.header_limit));

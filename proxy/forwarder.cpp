@@ -134,6 +134,12 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
                                             clock_type::time_point deadline) {
     auto& res = p.get();
     c.status = res.result_int();
+    if (c.response_headers != nullptr) {
+        c.response_headers->clear();
+        for (const auto& f : res) {
+            c.response_headers->insert(f.name_string(), f.value());
+        }
+    }
     strip_hop_by_hop(res);
     const bool bodyless = c.head_request || c.status == 204 || c.status == 304;
     bool keep = c.client_keep_alive;
@@ -392,6 +398,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                 } else {
                     outcome.kind = attempt_outcome::kind_t::response;
                     outcome.status = p->get().result_int();
+                    c.upstream_first_byte = clock_type::now();
                 }
             }
         }

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,15 @@ struct request_ctx {
     bool close_after = false;        // close the downstream connection after this exchange
     bool response_started = false;   // a response byte went downstream
     boost::asio::ip::tcp::endpoint upstream_ep;
+
+    // For metrics and the access log (operations).
+    const routing::service_entry* service = nullptr;  // virtual service matched (egress)
+    const routing::compiled_route* route = nullptr;    // route matched (egress, router provider)
+    const routing::ingress_listener* ingress = nullptr;  // node listener (ingress)
+    /// When set, the forwarder copies the upstream response head here (for %RESP(...)%).
+    boost::beast::http::fields* response_headers = nullptr;
+    /// When the upstream response head arrived (for %RESPONSE_DURATION%); unset if it never did.
+    std::optional<std::chrono::steady_clock::time_point> upstream_first_byte;
 };
 
 }  // namespace outrigger::proxy

@@ -8,15 +8,173 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 server::server(server_config cfg, std::shared_ptr<const routing::snapshot> snap)
-    : cfg_(std::move(cfg)), store_(std::move(snap)) {}
+    : cfg_(std::move(cfg)),
+      store_(std::move(snap)),
+      metrics_(std::make_unique<metrics>(cfg_.workers == 0 ? 1 : cfg_.workers)) {}
 
 server::~server() { stop(); }
 
+namespace {
+
+/// The JSON format used by `--access-log-format json` when the node has no JSON format: Envoy's
+/// default fields under readable keys, plus ours.
+std::vector<std::pair<std::string, std::string>> default_json_fields() {
+    return {{"start_time", "%START_TIME%"},
+            {"method", "%REQ(:METHOD)%"},
+            {"path", "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%"},
+            {"protocol", "%PROTOCOL%"},
+            {"response_code", "%RESPONSE_CODE%"},
+            {"response_flags", "%RESPONSE_FLAGS%"},
+            {"bytes_received", "%BYTES_RECEIVED%"},
+            {"bytes_sent", "%BYTES_SENT%"},
+            {"duration", "%DURATION%"},
+            {"upstream_service_time", "%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%"},
+            {"x_forwarded_for", "%REQ(X-FORWARDED-FOR)%"},
+            {"user_agent", "%REQ(USER-AGENT)%"},
+            {"request_id", "%REQ(X-REQUEST-ID)%"},
+            {"authority", "%REQ(:AUTHORITY)%"},
+            {"upstream_host", "%UPSTREAM_HOST%"},
+            {"upstream_cluster", "%UPSTREAM_CLUSTER%"},
+            {"upstream_attempts", "%UPSTREAM_ATTEMPTS%"},
+            {"listener", "%LISTENER%"}};
+}
+
+}  // namespace
+
+std::shared_ptr<const worker::ops_state> server::make_ops(const routing::snapshot& snap,
+                                                          std::string& err) {
+    auto ops = std::make_shared<worker::ops_state>();
+    ops->stats = metrics_->map_for(snap);
+    // Format precedence: --access-log-format, else the node's logging.accessLog.file.format,
+    // else Envoy's default text format.
+    format_parse_error perr;
+    const bool node_log = snap.access_log.has_value();
+    if (cfg_.access_log_format_set) {
+        ops->format = cfg_.access_log_format == "json" ? parse_json_format(default_json_fields(), perr)
+                                                           : parse_text_format(envoy_default_format, perr);
+    } else if (node_log && snap.access_log->text_format) {
+        ops->format = parse_text_format(*snap.access_log->text_format, perr);
+        if (!ops->format) {
+            err = fmt::format("logging.accessLog.file.format.text: column {}: {}", perr.offset + 1,
+                              perr.message);
+            return nullptr;
+        }
+    } else if (node_log && !snap.access_log->json_format.empty()) {
+        ops->format = parse_json_format(snap.access_log->json_format, perr);
+        if (!ops->format) {
+            err = fmt::format("logging.accessLog.file.format.json: {}", perr.message);
+            return nullptr;
+        }
+    } else {
+        ops->format = parse_text_format(envoy_default_format, perr);
+    }
+    return ops;
+}
+
+std::shared_ptr<const worker::ops_state> server::ops_for(const snapshot_store::snapshot_ptr& s) {
+    std::lock_guard<std::mutex> lk(ops_mu_);
+    if (s != ops_snap_ || !ops_) {
+        // Published through store() directly (tests): derive the state here; a format error
+        // falls back to Envoy's default (publish() reports it instead).
+        std::string err;
+        auto ops = s ? make_ops(*s, err) : nullptr;
+        if (!ops) {
+            auto fallback = std::make_shared<worker::ops_state>();
+            fallback->stats = s ? metrics_->map_for(*s) : std::make_shared<stats_map>();
+            format_parse_error perr;
+            fallback->format = parse_text_format(envoy_default_format, perr);
+            ops = std::move(fallback);
+        }
+        ops_snap_ = s;
+        ops_ = std::move(ops);
+        ++generation_;
+    }
+    return ops_;
+}
+
+bool server::publish(std::shared_ptr<const routing::snapshot> snap, std::string& err) {
+    auto ops = snap ? make_ops(*snap, err) : nullptr;
+    if (!ops) {
+        if (err.empty()) {
+            err = "no snapshot";
+        }
+        return false;
+    }
+    {
+        std::lock_guard<std::mutex> lk(ops_mu_);
+        ops_snap_ = snap;
+        ops_ = std::move(ops);
+        ++generation_;
+    }
+    store_.publish(std::move(snap));
+    return true;
+}
+
+bool server::ready() const {
+    return running_.load() && !draining_.load() && !healthcheck_failed_.load() &&
+           !listeners_closed_.load() && store_.current() != nullptr;
+}
+
+void server::begin_drain() {
+    draining_.store(true);
+    for (auto& w : workers_) {
+        w->set_draining();
+    }
+}
+
+void server::close_listeners() {
+    listeners_closed_.store(true);
+    for (auto& w : workers_) {
+        w->close_listeners();
+    }
+}
+
+std::uint64_t server::active_requests() {
+    std::uint64_t n = 0;
+    for (const auto& m : metrics_->collect()) {
+        if (m.family == stat_family::listener) {
+            n += m.t.rq_active;
+        }
+    }
+    return n;
+}
+
+std::vector<std::pair<std::string, double>> server::server_gauges() {
+    const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::steady_clock::now() - started_at_)
+                            .count();
+    return {{"envoy_server_live", ready() ? 1.0 : 0.0},
+            {"envoy_server_draining", draining() ? 1.0 : 0.0},
+            {"envoy_server_uptime", static_cast<double>(uptime)},
+            {"envoy_server_snapshot_generation", static_cast<double>(generation())},
+            {"envoy_access_log_dropped", log_ ? static_cast<double>(log_->dropped()) : 0.0}};
+}
+
 bool server::start() {
-    if (!cfg_.access_log_path.empty()) {
-        log_ = std::make_unique<access_log>(cfg_.access_log_path, cfg_.access_log_format == "json");
+    const unsigned nworkers = cfg_.workers == 0 ? 1 : cfg_.workers;
+    const auto first = store_.current();
+    std::string ops_err;
+    auto first_ops = first ? make_ops(*first, ops_err) : nullptr;
+    if (first && !first_ops) {
+        error_ = ops_err;
+        return false;
+    }
+    if (first_ops) {
+        std::lock_guard<std::mutex> lk(ops_mu_);
+        ops_snap_ = first;
+        ops_ = first_ops;
+        generation_ = 1;
+    }
+    // --access-log wins over the node's logging.accessLog.file.path. The path is fixed for the
+    // process lifetime (a reload that changes it is reported, not applied).
+    std::string log_path = cfg_.access_log_path;
+    if (log_path.empty() && first && first->access_log && !first->access_log->path.empty()) {
+        log_path = first->access_log->path;
+    }
+    if (!log_path.empty()) {
+        log_ = std::make_unique<access_log>(log_path, nworkers);
         if (!log_->ok()) {
-            error_ = fmt::format("cannot open access log {}", cfg_.access_log_path);
+            error_ = fmt::format("cannot open access log {}", log_path);
             return false;
         }
     }
@@ -31,7 +189,7 @@ bool server::start() {
         error_ = fmt::format("invalid ingress address {}", cfg_.ingress_address);
         return false;
     }
-    const unsigned n = cfg_.workers == 0 ? 1 : cfg_.workers;
+    const unsigned n = nworkers;
     egress_port_ = cfg_.egress_port;
     ingress_port_ = cfg_.ingress_port;
     for (unsigned i = 0; i < n; ++i) {
@@ -55,18 +213,25 @@ bool server::start() {
             return false;
         }
         ingress_port_ = ip;
+        w->attach_ops(metrics_.get(), first_ops);
         auto* raw = w.get();
-        store_.subscribe([raw](snapshot_store::snapshot_ptr s) { raw->publish(std::move(s)); });
+        store_.subscribe([this, raw](snapshot_store::snapshot_ptr s) {
+            auto ops = ops_for(s);
+            raw->publish(std::move(s), std::move(ops));
+        });
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_) {
         w->start();
     }
     started_ = true;
+    running_.store(true);
+    started_at_ = std::chrono::steady_clock::now();
     return true;
 }
 
 void server::stop() {
+    running_.store(false);
     for (auto& w : workers_) {
         w->stop();
     }

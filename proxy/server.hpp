@@ -5,13 +5,18 @@
 //
 // Thread-affinity: control thread (the one that calls start/stop).
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "proxy/access_log.hpp"
+#include "proxy/access_log_format.hpp"
 #include "proxy/config.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/snapshot_store.hpp"
 #include "proxy/worker.hpp"
 
@@ -35,10 +40,49 @@ public:
     [[nodiscard]] const server_config& config() const { return cfg_; }
     [[nodiscard]] snapshot_store& store() { return store_; }
 
+    // ---- operations (admin, reload, drain); any thread -------------------------------------
+    /// Compiles the ops state of `snap` (counter slots, access-log format) and publishes both to
+    /// every worker. False with `err` set when the node's access-log format does not parse; then
+    /// nothing is published.
+    bool publish(std::shared_ptr<const routing::snapshot> snap, std::string& err);
+    /// Number of snapshots published since start (the first one is 1).
+    [[nodiscard]] std::uint64_t generation() const { return generation_.load(); }
+    [[nodiscard]] metrics& stats() { return *metrics_; }
+    [[nodiscard]] access_log* log() { return log_.get(); }
+    /// /ready: listeners up, snapshot loaded, not draining, health check not failed.
+    [[nodiscard]] bool ready() const;
+    [[nodiscard]] bool draining() const { return draining_.load(); }
+    /// POST /healthcheck/fail: /ready answers 503 from now on (traffic keeps flowing).
+    void fail_healthcheck() { healthcheck_failed_.store(true); }
+    [[nodiscard]] bool healthcheck_failed() const { return healthcheck_failed_.load(); }
+    /// Starts draining: /ready 503, every later response carries `Connection: close`.
+    void begin_drain();
+    /// Closes every listener (new connections are refused); established ones continue.
+    void close_listeners();
+    [[nodiscard]] bool listeners_closed() const { return listeners_closed_.load(); }
+    /// Requests in flight on every worker (summed gauges).
+    [[nodiscard]] std::uint64_t active_requests();
+    [[nodiscard]] std::chrono::steady_clock::time_point started_at() const { return started_at_; }
+    /// Gauges added to the metrics output (draining, live, generation, access log drops).
+    [[nodiscard]] std::vector<std::pair<std::string, double>> server_gauges();
+
 private:
+    std::shared_ptr<const worker::ops_state> make_ops(const routing::snapshot& snap, std::string& err);
+    std::shared_ptr<const worker::ops_state> ops_for(const snapshot_store::snapshot_ptr& s);
+
     server_config cfg_;
     snapshot_store store_;
+    std::unique_ptr<metrics> metrics_;
     std::unique_ptr<access_log> log_;
+    std::mutex ops_mu_;  // the last (snapshot, ops state) pair, for the store's subscribers
+    snapshot_store::snapshot_ptr ops_snap_;
+    std::shared_ptr<const worker::ops_state> ops_;
+    std::atomic<std::uint64_t> generation_{0};
+    std::atomic<bool> draining_{false};
+    std::atomic<bool> healthcheck_failed_{false};
+    std::atomic<bool> listeners_closed_{false};
+    std::atomic<bool> running_{false};
+    std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
     std::vector<std::unique_ptr<worker>> workers_;
     std::uint16_t egress_port_ = 0;
     std::uint16_t ingress_port_ = 0;

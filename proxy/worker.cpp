@@ -13,6 +13,8 @@
 #include "proxy/downstream_session.hpp"
 #include "proxy/log.hpp"
 
+#include <fmt/format.h>
+
 namespace outrigger::proxy {
 
 namespace net = boost::asio;
@@ -143,6 +145,59 @@ void worker::join() {
     if (thread_.joinable()) {
         thread_.join();
     }
+}
+
+void worker::attach_ops(metrics* m, std::shared_ptr<const ops_state> ops) {
+    metrics_ = m;
+    ops_ = std::move(ops);
+}
+
+void worker::publish(std::shared_ptr<const routing::snapshot> snap,
+                     std::shared_ptr<const ops_state> ops) {
+    // Captures the worker, which outlives its io_context's handlers (see ~worker).
+    net::post(*ioc_, [this, s = std::move(snap), o = std::move(ops)]() mutable {
+        snap_ = std::move(s);
+        ops_ = std::move(o);
+    });
+}
+
+void worker::close_listeners() {
+    net::post(*ioc_, [this] {
+        boost::system::error_code ignored;  // closing: a failure leaves nothing to undo
+        if (egress_) {
+            egress_->close(ignored);
+        }
+        if (ingress_) {
+            ingress_->close(ignored);
+        }
+    });
+}
+
+std::size_t worker::endpoint_key_hash::operator()(const endpoint_key& k) const noexcept {
+    std::size_t h = std::hash<std::uint32_t>{}(k.cluster) * 0x9e3779b97f4a7c15ULL;
+    if (k.ep.address().is_v4()) {
+        h ^= std::hash<std::uint32_t>{}(k.ep.address().to_v4().to_uint());
+    } else {
+        const auto b = k.ep.address().to_v6().to_bytes();
+        for (const auto c : b) {
+            h = h * 131 + c;
+        }
+    }
+    return h ^ (static_cast<std::size_t>(k.ep.port()) << 20);
+}
+
+std::uint32_t worker::endpoint_slot(std::uint32_t cluster, const tcp::endpoint& ep) {
+    const endpoint_key key{cluster, ep};
+    const auto it = endpoint_slots_.find(key);
+    if (it != endpoint_slots_.end()) {
+        return it->second;
+    }
+    const std::uint32_t slot =
+        metrics_->endpoint_slot(cluster, fmt::format("{}:{}", ep.address().to_string(), ep.port()));
+    if (endpoint_slots_.size() < 4096) {  // bounded: beyond that, every miss takes the mutex
+        endpoint_slots_.emplace(key, slot);
+    }
+    return slot;
 }
 
 void worker::publish(std::shared_ptr<const routing::snapshot> snap) {

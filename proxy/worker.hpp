@@ -6,8 +6,10 @@
 // Thread-affinity: constructed and bound on the starting thread; afterwards everything except
 // `publish`, `stop` and `join` belongs to the worker thread.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <unordered_map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -17,7 +19,9 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "proxy/access_log.hpp"
+#include "proxy/access_log_format.hpp"
 #include "proxy/config.hpp"
+#include "proxy/metrics.hpp"
 #include "proxy/endpoint_registry.hpp"
 #include "proxy/random.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -46,6 +50,28 @@ public:
     /// Posts a new snapshot to this worker (safe from any thread).
     void publish(std::shared_ptr<const routing::snapshot> snap);
 
+    /// What the operations layer derives from one snapshot: counter slots and the compiled
+    /// access-log format. Published together with the snapshot and pinned with it per request.
+    struct ops_state {
+        std::shared_ptr<const stats_map> stats;
+        std::shared_ptr<const log_format> format;  // null: access log off
+    };
+    /// Attaches the metrics and the first ops state (before `start`).
+    void attach_ops(metrics* m, std::shared_ptr<const ops_state> ops);
+    /// Posts a snapshot and its ops state together (safe from any thread).
+    void publish(std::shared_ptr<const routing::snapshot> snap, std::shared_ptr<const ops_state> ops);
+    /// Drain: every later response carries `Connection: close` (safe from any thread).
+    void set_draining() { draining_.store(true, std::memory_order_relaxed); }
+    [[nodiscard]] bool draining() const { return draining_.load(std::memory_order_relaxed); }
+    /// Posts the closing of both acceptors (safe from any thread).
+    void close_listeners();
+
+    // Worker-thread accessors for the operations layer.
+    [[nodiscard]] const std::shared_ptr<const ops_state>& ops() const { return ops_; }
+    [[nodiscard]] metrics* stats() const { return metrics_; }
+    /// Slot of `ep` within cluster slot `cluster`, cached per worker (mutex only on a miss).
+    std::uint32_t endpoint_slot(std::uint32_t cluster, const boost::asio::ip::tcp::endpoint& ep);
+
     // Worker-thread accessors for sessions.
     [[nodiscard]] boost::asio::io_context& ioc() { return *ioc_; }
     [[nodiscard]] const std::shared_ptr<const routing::snapshot>& snapshot() const { return snap_; }
@@ -71,6 +97,18 @@ private:
     std::optional<boost::asio::ip::tcp::acceptor> egress_;
     std::optional<boost::asio::ip::tcp::acceptor> ingress_;
     std::optional<boost::asio::steady_timer> sweeper_;
+    metrics* metrics_ = nullptr;
+    std::shared_ptr<const ops_state> ops_;
+    std::atomic<bool> draining_{false};
+    struct endpoint_key {
+        std::uint32_t cluster = 0;
+        boost::asio::ip::tcp::endpoint ep;
+        bool operator==(const endpoint_key&) const = default;
+    };
+    struct endpoint_key_hash {
+        std::size_t operator()(const endpoint_key& k) const noexcept;
+    };
+    std::unordered_map<endpoint_key, std::uint32_t, endpoint_key_hash> endpoint_slots_;
     std::thread thread_;
 };
 
