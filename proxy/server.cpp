@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "proxy/log.hpp"
+
 namespace outrigger::proxy {
 
 namespace net = boost::asio;
@@ -31,6 +33,24 @@ bool server::start() {
         error_ = fmt::format("invalid ingress address {}", cfg_.ingress_address);
         return false;
     }
+    // TLS contexts of the initial snapshot, built here on the control thread (STYLE §2.8). A
+    // listener whose certificate cannot be loaded stops the start; a backend's origination
+    // context that cannot be built only fails requests to it (503 UF naming the reason).
+    auto built = build_tls_contexts(store_.current(), nullptr);
+    if (built.ingress_failed) {
+        error_ = built.new_errors.empty() ? std::string("cannot build listener TLS context")
+                                          : built.new_errors.front();
+        return false;
+    }
+    for (const auto& e : built.new_errors) {
+        log(log_level::warn, "outrigger: tls: {}", e);
+    }
+    rotator_ = std::make_unique<tls_rotator>(
+        built.contexts, [this](const tls_rotator::contexts_ptr& t) {
+            for (auto& w : workers_) {
+                w->publish_tls(t);
+            }
+        });
     const unsigned n = cfg_.workers == 0 ? 1 : cfg_.workers;
     egress_port_ = cfg_.egress_port;
     ingress_port_ = cfg_.ingress_port;
@@ -56,17 +76,27 @@ bool server::start() {
         }
         ingress_port_ = ip;
         auto* raw = w.get();
-        store_.subscribe([raw](snapshot_store::snapshot_ptr s) { raw->publish(std::move(s)); });
+        auto* rot = rotator_.get();
+        raw->publish_tls(built.contexts);  // runs before the accept loops (FIFO)
+        // Reload: the first subscriber call builds the new snapshot's TLS contexts, the others
+        // get the same object; snapshot and contexts reach the worker in one handler.
+        store_.subscribe([raw, rot](snapshot_store::snapshot_ptr s) {
+            raw->publish_tls(rot->contexts_for(s));
+        });
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_) {
         w->start();
     }
+    rotator_->start();
     started_ = true;
     return true;
 }
 
 void server::stop() {
+    if (rotator_) {
+        rotator_->stop();  // no rotation may post to workers being torn down
+    }
     for (auto& w : workers_) {
         w->stop();
     }
@@ -75,6 +105,7 @@ void server::stop() {
     }
     store_.clear_subscribers();
     workers_.clear();
+    rotator_.reset();
     started_ = false;
 }
 

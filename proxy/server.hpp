@@ -13,6 +13,7 @@
 #include "proxy/access_log.hpp"
 #include "proxy/config.hpp"
 #include "proxy/snapshot_store.hpp"
+#include "proxy/tls_rotator.hpp"
 #include "proxy/worker.hpp"
 
 namespace outrigger::proxy {
@@ -34,12 +35,15 @@ public:
     [[nodiscard]] const std::string& error() const { return error_; }
     [[nodiscard]] const server_config& config() const { return cfg_; }
     [[nodiscard]] snapshot_store& store() { return store_; }
+    /// Certificate rotation (null before start): tests call `check_now()` instead of waiting.
+    [[nodiscard]] tls_rotator* tls_rotation() { return rotator_.get(); }
 
 private:
     server_config cfg_;
     snapshot_store store_;
     std::unique_ptr<access_log> log_;
     std::vector<std::unique_ptr<worker>> workers_;
+    std::unique_ptr<tls_rotator> rotator_;  // after workers_: destroyed first, it posts to them
     std::uint16_t egress_port_ = 0;
     std::uint16_t ingress_port_ = 0;
     std::string error_;

@@ -150,4 +150,14 @@ void worker::publish(std::shared_ptr<const routing::snapshot> snap) {
     net::post(*ioc_, [this, s = std::move(snap)]() mutable { snap_ = std::move(s); });
 }
 
+void worker::publish_tls(std::shared_ptr<const tls_contexts> tls) {
+    // Captures the worker, which outlives its io_context's handlers (see ~worker).
+    net::post(*ioc_, [this, t = std::move(tls)]() mutable {
+        if (t) {
+            snap_ = t->snapshot();
+        }
+        tls_ = std::move(t);
+    });
+}
+
 }  // namespace outrigger::proxy
