@@ -1,12 +1,14 @@
 #include "proxy/downstream_session.hpp"
 
 #include <array>
+#include <span>
 #include <iterator>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -24,11 +26,15 @@
 #include "proxy/errors.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/worker.hpp"
+#include "proxy/flex_stream.hpp"
 #include "proxy/forwarder.hpp"
 #include "proxy/http_util.hpp"
 #include "proxy/local_reply.hpp"
+#include "proxy/log.hpp"
 #include "proxy/original_dst.hpp"
 #include "proxy/request_ctx.hpp"
+#include "proxy/tls_contexts.hpp"
+#include "tls/detect.hpp"
 
 namespace outrigger::proxy {
 
@@ -48,8 +54,9 @@ struct session_state {
         : w(wk), kind(k), down(std::move(sock)) {}
     worker& w;
     listener_kind kind;
-    beast::tcp_stream down;
+    flex_stream down;
     beast::flat_buffer buf;
+    std::string tls_key;  // TLS identity the connection was accepted with ("" = plaintext)
     std::optional<http::request_parser<http::buffer_body>> parser;
     std::vector<char> replay;
     std::vector<char> chunk;
@@ -414,7 +421,7 @@ void prepare_upstream_head(session_state& s, bool absolute) {
         req.set(http::field::host, s.authority_buf);
     }
     strip_hop_by_hop(req);
-    req.set("x-forwarded-proto", "http");
+    req.set("x-forwarded-proto", s.down.is_tls() ? "https" : "http");
     if (req.find("x-request-id") == req.end()) {
         char id[36];
         s.w.rng().uuid_v4(id);
@@ -426,7 +433,7 @@ void prepare_upstream_head(session_state& s, bool absolute) {
 /// Egress: route with the snapshot or apply the egress filter. Returns false (with the reply
 /// already written) when the request is answered locally.
 net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const routing::snapshot& snap,
-                                     bool& keep) {
+                                     const tls_contexts* tls, bool& keep) {
     auto& req = s.parser->get();
     const std::string_view target = sv(req.target());
     std::string_view authority_text;
@@ -528,15 +535,20 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
             co_return false;
         }
         if (t->tls.mode != routing::tls_origination::mode_t::plaintext) {
-            // TODO(proxy): TLS origination lands with the mTLS issue; refuse rather than send
-            // plaintext to a listener that expects TLS.
-            keep = co_await write_local_reply(
-                s, c, errc::upstream_tls_failed,
-                assign_fmt(s.origin_buf, "TLS origination to virtual node \"{}\" ({}) is not "
-                                         "supported yet",
-                           t->node_name, t->tls.source),
-                0);
-            co_return false;
+            // TLS origination (spec §10.7): the context was built with the snapshot. Without one
+            // (its files could not be loaded) refuse rather than send plaintext to a listener
+            // that expects TLS.
+            c.up.tls = tls != nullptr ? tls->client(*t) : nullptr;
+            if (c.up.tls == nullptr) {
+                keep = co_await write_local_reply(
+                    s, c, errc::upstream_tls_failed,
+                    assign_fmt(s.origin_buf, "no TLS context toward virtual node \"{}\" ({}): {}",
+                               t->node_name, t->tls.source,
+                               tls != nullptr ? std::string_view(tls->client_error(*t))
+                                              : std::string_view("TLS contexts not loaded")),
+                    0);
+                co_return false;
+            }
         }
         prepare_upstream_head(s, absolute);
         co_return true;
@@ -628,7 +640,8 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
 
 /// Ingress: pick the node listener (Host port with several listeners) and the local app.
 net::awaitable<bool> classify_ingress(session_state& s, request_ctx& c,
-                                      const routing::snapshot& snap, bool& keep) {
+                                      const routing::snapshot& snap, const tls_contexts* tls,
+                                      bool& keep) {
     auto& req = s.parser->get();
     const routing::ingress_listener* l = nullptr;
     std::uint16_t port = 0;
@@ -652,6 +665,19 @@ net::awaitable<bool> classify_ingress(session_state& s, request_ctx& c,
                                               snap.node_name.value_or(""), port)),
             0);
         co_return false;
+    }
+    if (tls != nullptr) {
+        // The listener's tls.mode decides which transports it accepts (docs/decisions.md).
+        const auto idx = static_cast<std::size_t>(l - snap.ingress.data());
+        std::string why = tls->ingress_refusal(idx, s.tls_key);
+        if (!why.empty()) {
+            c.close_after = true;
+            keep = co_await write_local_reply(s, c, errc::listener_tls_mismatch,
+                                              assign_fmt(s.origin_buf, "virtual node \"{}\": {}",
+                                                         snap.node_name.value_or(""), why),
+                                              0);
+            co_return false;
+        }
     }
     c.up.kind = upstream_choice::kind_t::app;
     c.ingress = l;
@@ -685,6 +711,11 @@ net::awaitable<bool> handle_request(session_state& s) {
     const std::shared_ptr<const routing::snapshot> snap = s.w.snapshot();
     // The counter slots and log format that belong to this snapshot, pinned with it.
     const std::shared_ptr<const worker::ops_state> ops = s.w.ops();
+    // ... and its TLS contexts (published together with it; a mismatch means none).
+    std::shared_ptr<const tls_contexts> tls = s.w.tls();
+    if (tls && tls->snapshot() != snap) {
+        tls.reset();
+    }
     request_ctx c{s.w, s.down, s.buf, *s.parser, s.replay, s.chunk};
     c.client_version = req.version();
     // While draining, every response closes its connection (the client reconnects elsewhere).
@@ -711,8 +742,9 @@ net::awaitable<bool> handle_request(session_state& s) {
         co_await handle_connect(s, c, *snap);
         keep = false;
     } else {
-        const bool go = s.kind == listener_kind::egress ? co_await classify_egress(s, c, *snap, keep)
-                                                        : co_await classify_ingress(s, c, *snap, keep);
+        const bool go = s.kind == listener_kind::egress
+                            ? co_await classify_egress(s, c, *snap, tls.get(), keep)
+                            : co_await classify_ingress(s, c, *snap, tls.get(), keep);
         if (go) {
             stat_slot* cluster = nullptr;
             const std::uint32_t cs = cluster_slot_of(c, snap.get(), ops ? ops->stats.get() : nullptr);
@@ -743,6 +775,55 @@ net::awaitable<bool> handle_request(session_state& s) {
     }
     write_access_log(s, c, ops ? ops->format.get() : nullptr, start_wall, start, end);
     co_return keep;
+}
+
+/// Ingress transport (spec §10.8): TLS handshake, plaintext, or (PERMISSIVE) whichever the first
+/// bytes say. The handshake context is the one published when the connection arrived; the
+/// connection keeps it for its lifetime (rotation only affects new connections). Bad client
+/// certificates (missing, wrong CA, expired, SAN not accepted) fail the handshake here. Returns
+/// false when the connection must be closed.
+net::awaitable<bool> accept_ingress_tls(session_state& s) {
+    std::shared_ptr<const tls_contexts> tls = s.w.tls();
+    if (!tls || tls->ingress() == tls_contexts::ingress_mode::plaintext ||
+        tls->ingress_context() == nullptr) {
+        co_return true;
+    }
+    const auto deadline = s.w.config().connect_timeout;
+    bool use_tls = tls->ingress() == tls_contexts::ingress_mode::tls;
+    if (!use_tls) {
+        s.down.expires_after(deadline);
+        for (;;) {
+            const auto data = s.buf.data();
+            const auto kind = tls::classify_first_bytes(
+                std::span(static_cast<const std::byte*>(data.data()), data.size()));
+            if (kind != tls::first_bytes_kind::need_more) {
+                use_tls = kind == tls::first_bytes_kind::tls;
+                break;
+            }
+            auto [ec, n] = co_await s.down.async_read_some(s.buf.prepare(512), tok);
+            s.buf.commit(n);
+            if (ec) {
+                co_return false;  // closed or silent before saying anything
+            }
+        }
+    }
+    if (!use_tls) {
+        co_return true;  // the bytes read stay in `buf` for the HTTP parser
+    }
+    auto& ts = s.down.start_tls(tls->ingress_context()->native());
+    s.down.expires_after(deadline);
+    auto [ec, used] = co_await ts.async_handshake(net::ssl::stream_base::server, s.buf.data(), tok);
+    if (ec) {
+        if (log_enabled(log_level::info)) {
+            std::string why = tls::verify_failure_reason(ts);
+            log(log_level::info, "outrigger: worker {}: inbound TLS handshake refused: {}",
+                s.w.index(), why.empty() ? ec.message() : why);
+        }
+        co_return false;
+    }
+    s.buf.consume(used);
+    s.tls_key = tls->ingress_key();
+    co_return true;
 }
 
 bool is_http_error(const boost::system::error_code& ec) {
@@ -786,6 +867,12 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
             }
         }
     } guard{cx};
+    if (kind == listener_kind::ingress) {
+        if (!co_await accept_ingress_tls(s)) {
+            s.down.close();
+            co_return;
+        }
+    }
     for (;;) {
         s.parser.emplace();
         s.parser->header_limit(static_cast<std::uint32_t>(cfg.header_limit));

@@ -32,6 +32,7 @@ public:
         case errc::body_too_large: return "request body too large";
         case errc::idle_timeout: return "idle timeout before a response";
         case errc::unsupported: return "not supported";
+        case errc::listener_tls_mismatch: return "listener TLS mode refuses this transport";
         }
         return "unknown outrigger.proxy error";
     }
@@ -70,6 +71,7 @@ reply_class classify(errc e) noexcept {
     case errc::body_too_large: return {413, flag_dpe};
     case errc::idle_timeout: return {408, flag_si};
     case errc::unsupported: return {501, flag_dpe};
+    case errc::listener_tls_mismatch: return {403, flag_none};
     }
     return {500, flag_none};
 }

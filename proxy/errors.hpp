@@ -33,6 +33,7 @@ enum class errc {
     body_too_large,             // 413 DPE
     idle_timeout,               // 408 SI
     unsupported,                // 501 DPE: a feature this proxy does not implement yet
+    listener_tls_mismatch,      // 403: transport (TLS/plaintext) the node listener's tls.mode refuses
 };
 
 /// Envoy response flags as a bit set (several may apply to one request, e.g. UF|URX).

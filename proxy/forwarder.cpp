@@ -5,6 +5,7 @@
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -15,9 +16,11 @@
 #include <fmt/format.h>
 
 #include "proxy/http_util.hpp"
+#include "proxy/log.hpp"
 #include "proxy/retry_policy.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "proxy/worker.hpp"
+#include "tls/session_cache.hpp"
 
 namespace outrigger::proxy {
 
@@ -32,12 +35,44 @@ namespace {
 constexpr auto tok = net::as_tuple(net::use_awaitable);
 constexpr std::size_t response_header_limit = 64 * 1024;
 
-void set_deadline(beast::tcp_stream& s, clock_type::time_point tp) {
+void set_deadline(flex_stream& s, clock_type::time_point tp) {
     if (tp == clock_type::time_point::max()) {
         s.expires_never();
     } else {
         s.expires_at(tp);
     }
+}
+
+std::string session_key(const tcp::endpoint& ep) {
+    return fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+/// Client TLS handshake on a freshly connected upstream connection (spec §10.7): SNI = target
+/// hostname, chain and SAN verification armed by the context, a cached session offered for
+/// resumption. Returns "" or why it failed (the verification result when there is one).
+net::awaitable<std::string> handshake_upstream(request_ctx& c, upstream_connection& conn,
+                                               const tcp::endpoint& ep,
+                                               clock_type::time_point deadline) {
+    const tls::client_context& ctx = *c.up.tls;
+    auto& ts = conn.stream.start_tls(ctx.native());
+    if (auto err = tls::prepare_client_stream(ts, ctx); !err.empty()) {
+        co_return err;
+    }
+    const std::string key = session_key(ep);
+    const bool offered = c.w.tls_sessions().resume(ts, ctx, key);
+    set_deadline(conn.stream, deadline);
+    auto [ec] = co_await ts.async_handshake(net::ssl::stream_base::client, tok);
+    if (!ec) {
+        co_return std::string{};
+    }
+    if (offered) {
+        c.w.tls_sessions().erase(ctx, key);
+    }
+    std::string why = tls::verify_failure_reason(ts);
+    if (why.empty()) {
+        why = ec == beast::error::timeout ? std::string("handshake timeout") : ec.message();
+    }
+    co_return fmt::format("TLS handshake failed: {}", why);
 }
 
 /// Reads request body bytes into [data, data + cap). Stops when the body is complete, the
@@ -293,11 +328,14 @@ net::awaitable<forward_result> forward(request_ctx& c) {
 
         attempt_outcome outcome;
         std::string detail;
-        std::unique_ptr<upstream_connection> conn = c.w.pool().acquire(ep);
+        const std::uint64_t tls_identity = c.up.tls != nullptr ? c.up.tls->id() : 0;
+        std::unique_ptr<upstream_connection> conn = c.w.pool().acquire(ep, tls_identity);
         const bool reused = conn != nullptr;
+        bool tls_failed = false;
         if (!conn) {
             conn = std::make_unique<upstream_connection>(c.w.ioc().get_executor());
             conn->peer = ep;
+            conn->tls_identity = tls_identity;
             set_deadline(conn->stream, std::min(try_deadline, clock_type::now() + cfg.connect_timeout));
             auto [ec] = co_await conn->stream.async_connect(ep, tok);
             if (ec) {
@@ -313,6 +351,19 @@ net::awaitable<forward_result> forward(request_ctx& c) {
             } else {
                 boost::system::error_code opt_ec;
                 conn->stream.socket().set_option(tcp::no_delay(true), opt_ec);  // latency only
+                if (c.up.tls != nullptr) {
+                    // A failed handshake (bad chain, SAN, expired, no client cert accepted) is a
+                    // connection failure: retried as one, 503 UF when it is the last.
+                    std::string why = co_await handshake_upstream(
+                        c, *conn, ep, std::min(try_deadline, clock_type::now() + cfg.connect_timeout));
+                    if (!why.empty()) {
+                        outcome.kind = attempt_outcome::kind_t::connect_error;
+                        detail = std::move(why);
+                        tls_failed = true;
+                        log(log_level::warn, "outrigger: worker {}: {} at {}:{}: {}", c.w.index(),
+                            c.up.what, ep.address().to_string(), ep.port(), detail);
+                    }
+                }
             }
         }
         if (outcome.kind != attempt_outcome::kind_t::connect_error) {
@@ -399,6 +450,11 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                     outcome.kind = attempt_outcome::kind_t::response;
                     outcome.status = p->get().result_int();
                     c.upstream_first_byte = clock_type::now();
+                    if (conn->stream.is_tls() && !conn->tls_session_saved && c.up.tls != nullptr) {
+                        // TLS 1.3 tickets arrive after the handshake: save after the first read.
+                        conn->tls_session_saved = true;
+                        c.w.tls_sessions().save(conn->stream.tls(), *c.up.tls, session_key(ep));
+                    }
                 }
             }
         }
@@ -444,7 +500,8 @@ net::awaitable<forward_result> forward(request_ctx& c) {
         const std::string where = fmt::format("{}:{}", ep.address().to_string(), ep.port());
         switch (outcome.kind) {
         case attempt_outcome::kind_t::connect_error:
-            co_return forward_result{errc::upstream_connect_failed,
+            co_return forward_result{tls_failed ? errc::upstream_tls_failed
+                                                : errc::upstream_connect_failed,
                                      fmt::format("cannot connect to {} at {}: {}", c.up.what, where,
                                                  detail),
                                      urx};

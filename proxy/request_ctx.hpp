@@ -17,7 +17,9 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 
+#include "proxy/flex_stream.hpp"
 #include "routing/snapshot.hpp"
+#include "tls/context_factory.hpp"
 
 namespace outrigger::proxy {
 
@@ -34,11 +36,13 @@ struct upstream_choice {
     const routing::retry_spec* retry = nullptr;  // null: no retries
     std::chrono::milliseconds per_request_timeout{0};  // 0: off
     std::string_view what;        // for reply bodies: `node "ns/name"`, `host "x"`, `local app`
+    /// TLS origination (null: plaintext). Owned by the worker's pinned `tls_contexts`.
+    const tls::client_context* tls = nullptr;
 };
 
 struct request_ctx {
     worker& w;
-    boost::beast::tcp_stream& down;
+    flex_stream& down;
     boost::beast::flat_buffer& down_buf;
     boost::beast::http::request_parser<boost::beast::http::buffer_body>& parser;
     std::vector<char>& replay;  // request body buffer (replay_buffer bytes)

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "proxy/log.hpp"
+
 namespace outrigger::proxy {
 
 namespace net = boost::asio;
@@ -189,6 +191,24 @@ bool server::start() {
         error_ = fmt::format("invalid ingress address {}", cfg_.ingress_address);
         return false;
     }
+    // TLS contexts of the initial snapshot, built here on the control thread (STYLE §2.8). A
+    // listener whose certificate cannot be loaded stops the start; a backend's origination
+    // context that cannot be built only fails requests to it (503 UF naming the reason).
+    auto built = build_tls_contexts(store_.current(), nullptr);
+    if (built.ingress_failed) {
+        error_ = built.new_errors.empty() ? std::string("cannot build listener TLS context")
+                                          : built.new_errors.front();
+        return false;
+    }
+    for (const auto& e : built.new_errors) {
+        proxy::log(log_level::warn, "outrigger: tls: {}", e);
+    }
+    rotator_ = std::make_unique<tls_rotator>(
+        built.contexts, [this](const tls_rotator::contexts_ptr& t) {
+            for (auto& w : workers_) {
+                w->publish_tls(t);
+            }
+        });
     const unsigned n = nworkers;
     egress_port_ = cfg_.egress_port;
     ingress_port_ = cfg_.ingress_port;
@@ -215,15 +235,21 @@ bool server::start() {
         ingress_port_ = ip;
         w->attach_ops(metrics_.get(), first_ops);
         auto* raw = w.get();
-        store_.subscribe([this, raw](snapshot_store::snapshot_ptr s) {
+        auto* rot = rotator_.get();
+        raw->publish_tls(built.contexts);  // runs before the accept loops (FIFO)
+        // Reload: snapshot, its counter slots and its TLS contexts reach the worker in one handler
+        // (the first subscriber call builds the contexts, the others get the same object).
+        store_.subscribe([this, raw, rot](snapshot_store::snapshot_ptr s) {
             auto ops = ops_for(s);
-            raw->publish(std::move(s), std::move(ops));
+            auto tls = rot->contexts_for(s);
+            raw->publish(std::move(s), std::move(ops), std::move(tls));
         });
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_) {
         w->start();
     }
+    rotator_->start();
     started_ = true;
     running_.store(true);
     started_at_ = std::chrono::steady_clock::now();
@@ -232,6 +258,9 @@ bool server::start() {
 
 void server::stop() {
     running_.store(false);
+    if (rotator_) {
+        rotator_->stop();  // no rotation may post to workers being torn down
+    }
     for (auto& w : workers_) {
         w->stop();
     }
@@ -240,6 +269,7 @@ void server::stop() {
     }
     store_.clear_subscribers();
     workers_.clear();
+    rotator_.reset();
     started_ = false;
 }
 

@@ -18,6 +18,7 @@
 #include "proxy/config.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/snapshot_store.hpp"
+#include "proxy/tls_rotator.hpp"
 #include "proxy/worker.hpp"
 
 namespace outrigger::proxy {
@@ -39,6 +40,8 @@ public:
     [[nodiscard]] const std::string& error() const { return error_; }
     [[nodiscard]] const server_config& config() const { return cfg_; }
     [[nodiscard]] snapshot_store& store() { return store_; }
+    /// Certificate rotation (null before start): tests call `check_now()` instead of waiting.
+    [[nodiscard]] tls_rotator* tls_rotation() { return rotator_.get(); }
 
     // ---- operations (admin, reload, drain); any thread -------------------------------------
     /// Compiles the ops state of `snap` (counter slots, access-log format) and publishes both to
@@ -84,6 +87,7 @@ private:
     std::atomic<bool> running_{false};
     std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
     std::vector<std::unique_ptr<worker>> workers_;
+    std::unique_ptr<tls_rotator> rotator_;  // after workers_: destroyed first, it posts to them
     std::uint16_t egress_port_ = 0;
     std::uint16_t ingress_port_ = 0;
     std::string error_;

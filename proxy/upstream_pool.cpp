@@ -5,9 +5,9 @@
 
 namespace outrigger::proxy {
 
-std::size_t upstream_pool::endpoint_hash::operator()(
-    const boost::asio::ip::tcp::endpoint& ep) const noexcept {
-    std::size_t h = std::hash<unsigned short>{}(ep.port());
+std::size_t upstream_pool::endpoint_hash::operator()(const pool_key& k) const noexcept {
+    const auto& ep = k.peer;
+    std::size_t h = std::hash<unsigned short>{}(ep.port()) ^ (k.tls_identity * 0xff51afd7ed558ccdULL);
     const auto& a = ep.address();
     if (a.is_v4()) {
         h ^= std::hash<unsigned long>{}(a.to_v4().to_uint()) * 0x9e3779b97f4a7c15ULL;
@@ -21,8 +21,8 @@ std::size_t upstream_pool::endpoint_hash::operator()(
 }
 
 std::unique_ptr<upstream_connection> upstream_pool::acquire(
-    const boost::asio::ip::tcp::endpoint& peer) {
-    auto it = idle_.find(peer);
+    const boost::asio::ip::tcp::endpoint& peer, std::uint64_t tls_identity) {
+    auto it = idle_.find(pool_key{peer, tls_identity});
     if (it == idle_.end()) {
         return nullptr;
     }
@@ -40,7 +40,7 @@ std::unique_ptr<upstream_connection> upstream_pool::acquire(
 }
 
 void upstream_pool::release(std::unique_ptr<upstream_connection>&& conn) {
-    auto& list = idle_[conn->peer];
+    auto& list = idle_[pool_key{conn->peer, conn->tls_identity}];
     if (list.size() >= max_idle_) {
         return;  // over the per-endpoint cap: close it
     }

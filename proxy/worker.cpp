@@ -161,6 +161,16 @@ void worker::publish(std::shared_ptr<const routing::snapshot> snap,
     });
 }
 
+void worker::publish(std::shared_ptr<const routing::snapshot> snap,
+                     std::shared_ptr<const ops_state> ops, std::shared_ptr<const tls_contexts> tls) {
+    // Captures the worker, which outlives its io_context's handlers (see ~worker).
+    net::post(*ioc_, [this, s = std::move(snap), o = std::move(ops), t = std::move(tls)]() mutable {
+        snap_ = std::move(s);
+        ops_ = std::move(o);
+        tls_ = std::move(t);
+    });
+}
+
 void worker::close_listeners() {
     net::post(*ioc_, [this] {
         boost::system::error_code ignored;  // closing: a failure leaves nothing to undo
@@ -203,6 +213,16 @@ std::uint32_t worker::endpoint_slot(std::uint32_t cluster, const tcp::endpoint& 
 void worker::publish(std::shared_ptr<const routing::snapshot> snap) {
     // Captures the worker, which outlives its io_context's handlers (see ~worker).
     net::post(*ioc_, [this, s = std::move(snap)]() mutable { snap_ = std::move(s); });
+}
+
+void worker::publish_tls(std::shared_ptr<const tls_contexts> tls) {
+    // Captures the worker, which outlives its io_context's handlers (see ~worker).
+    net::post(*ioc_, [this, t = std::move(tls)]() mutable {
+        if (t) {
+            snap_ = t->snapshot();
+        }
+        tls_ = std::move(t);
+    });
 }
 
 }  // namespace outrigger::proxy

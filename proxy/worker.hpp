@@ -24,8 +24,10 @@
 #include "proxy/metrics.hpp"
 #include "proxy/endpoint_registry.hpp"
 #include "proxy/random.hpp"
+#include "proxy/tls_contexts.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "routing/snapshot.hpp"
+#include "tls/session_cache.hpp"
 
 namespace outrigger::proxy {
 
@@ -49,6 +51,9 @@ public:
     void join();
     /// Posts a new snapshot to this worker (safe from any thread).
     void publish(std::shared_ptr<const routing::snapshot> snap);
+    /// Posts TLS contexts *and* the snapshot they were built for, set together in one handler so
+    /// a request never sees a snapshot with another snapshot's contexts (safe from any thread).
+    void publish_tls(std::shared_ptr<const tls_contexts> tls);
 
     /// What the operations layer derives from one snapshot: counter slots and the compiled
     /// access-log format. Published together with the snapshot and pinned with it per request.
@@ -60,6 +65,10 @@ public:
     void attach_ops(metrics* m, std::shared_ptr<const ops_state> ops);
     /// Posts a snapshot and its ops state together (safe from any thread).
     void publish(std::shared_ptr<const routing::snapshot> snap, std::shared_ptr<const ops_state> ops);
+    /// Snapshot, counter slots and TLS contexts in one handler, so a request never sees a
+    /// snapshot with another snapshot's contexts.
+    void publish(std::shared_ptr<const routing::snapshot> snap, std::shared_ptr<const ops_state> ops,
+                 std::shared_ptr<const tls_contexts> tls);
     /// Drain: every later response carries `Connection: close` (safe from any thread).
     void set_draining() { draining_.store(true, std::memory_order_relaxed); }
     [[nodiscard]] bool draining() const { return draining_.load(std::memory_order_relaxed); }
@@ -75,6 +84,9 @@ public:
     // Worker-thread accessors for sessions.
     [[nodiscard]] boost::asio::io_context& ioc() { return *ioc_; }
     [[nodiscard]] const std::shared_ptr<const routing::snapshot>& snapshot() const { return snap_; }
+    /// TLS contexts of `snapshot()` (null when the server runs without them, e.g. unit tests).
+    [[nodiscard]] const std::shared_ptr<const tls_contexts>& tls() const { return tls_; }
+    [[nodiscard]] tls::session_cache& tls_sessions() { return tls_sessions_; }
     [[nodiscard]] const server_config& config() const { return cfg_; }
     [[nodiscard]] upstream_pool& pool() { return pool_; }
     [[nodiscard]] endpoint_registry& endpoints() { return *endpoints_; }
@@ -90,6 +102,8 @@ private:
     // Declared first so it is destroyed last: sockets below need it alive.
     std::unique_ptr<boost::asio::io_context> ioc_;
     std::shared_ptr<const routing::snapshot> snap_;
+    std::shared_ptr<const tls_contexts> tls_;
+    tls::session_cache tls_sessions_;  // client-side resumption toward upstreams
     upstream_pool pool_;
     std::unique_ptr<endpoint_registry> endpoints_;
     fast_rng rng_;
