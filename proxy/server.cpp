@@ -32,6 +32,8 @@ bool server::start() {
         return false;
     }
     const unsigned n = cfg_.workers == 0 ? 1 : cfg_.workers;
+    limits_ = std::make_unique<app_pool_limits>(store_.current().get());
+    health_ = std::make_unique<health_checker>(cfg_, store_);
     egress_port_ = cfg_.egress_port;
     ingress_port_ = cfg_.ingress_port;
     for (unsigned i = 0; i < n; ++i) {
@@ -57,25 +59,39 @@ bool server::start() {
         ingress_port_ = ip;
         auto* raw = w.get();
         store_.subscribe([raw](snapshot_store::snapshot_ptr s) { raw->publish(std::move(s)); });
+        health_->subscribe([raw](health_checker::view_ptr v) { raw->publish_health(std::move(v)); });
+        raw->set_pool_limits(limits_.get());
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_) {
         w->start();
     }
+    health_->start();
     started_ = true;
     return true;
 }
 
 void server::stop() {
+    if (health_) {
+        health_->stop();  // first: it posts to the workers
+    }
     for (auto& w : workers_) {
         w->stop();
     }
     for (auto& w : workers_) {
         w->join();
     }
+    for (auto& w : workers_) {
+        totals_ += w->counters_after_join();
+    }
+    if (limits_) {
+        totals_.overflows = limits_->overflows();
+    }
     store_.clear_subscribers();
     workers_.clear();
     started_ = false;
 }
+
+std::uint64_t server::health_probes() const { return health_ ? health_->probes() : 0; }
 
 }  // namespace outrigger::proxy

@@ -11,7 +11,10 @@
 #include <vector>
 
 #include "proxy/access_log.hpp"
+#include "proxy/app_pool_limits.hpp"
 #include "proxy/config.hpp"
+#include "proxy/health_checker.hpp"
+#include "proxy/resilience_counters.hpp"
 #include "proxy/snapshot_store.hpp"
 #include "proxy/worker.hpp"
 
@@ -34,11 +37,18 @@ public:
     [[nodiscard]] const std::string& error() const { return error_; }
     [[nodiscard]] const server_config& config() const { return cfg_; }
     [[nodiscard]] snapshot_store& store() { return store_; }
+    /// Sum of the workers' resilience counters; filled by `stop` (zero before).
+    [[nodiscard]] const resilience_counters& resilience_totals() const { return totals_; }
+    /// Health-check probes sent so far.
+    [[nodiscard]] std::uint64_t health_probes() const;
 
 private:
     server_config cfg_;
     snapshot_store store_;
     std::unique_ptr<access_log> log_;
+    std::unique_ptr<app_pool_limits> limits_;
+    std::unique_ptr<health_checker> health_;
+    resilience_counters totals_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::uint16_t egress_port_ = 0;
     std::uint16_t ingress_port_ = 0;

@@ -15,6 +15,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include "proxy/app_pool_limits.hpp"
+
 namespace outrigger::proxy {
 
 struct upstream_connection {
@@ -24,6 +26,7 @@ struct upstream_connection {
     boost::asio::ip::tcp::endpoint peer;
     std::chrono::steady_clock::time_point idle_since{};
     std::uint32_t requests = 0;  // requests sent on this connection so far
+    open_slot limit_slot;        // ingress maxConnections accounting (empty when unlimited)
 };
 
 class upstream_pool {
