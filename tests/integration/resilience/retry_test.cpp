@@ -232,6 +232,8 @@ TEST_CASE("a body larger than the replay buffer is not retried and the access lo
                                         std::string(200 * 1024, 'b'));
         CHECK(big.status == 503);
         CHECK(up.requests() == 4);  // streamed, so not replayable: one attempt
+        // The log line is written just after the response: wait for it while the proxy runs.
+        CHECK(eventually([&] { return read_file(tmpl).find("/big") != std::string::npos; }));
     }
     const std::string log = read_file(tmpl);
     ::unlink(tmpl);
