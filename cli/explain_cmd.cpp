@@ -96,6 +96,30 @@ std::string endpoints_text(const routing::upstream_target& t) {
     return "";
 }
 
+std::string outlier_text(const routing::upstream_target& t) {
+    if (!t.outlier) {
+        return "none";
+    }
+    const auto& o = *t.outlier;
+    return fmt::format("eject after {} consecutive 5xx/local failures for {} x ejections (max {}), "
+                       "sweep every {}, at most {}% of endpoints (at least one)",
+                       o.max_server_errors, ms_text(o.base_ejection_duration.to_ms()), "300000ms",
+                       ms_text(o.interval.to_ms()), o.max_ejection_percent);
+}
+
+std::string health_text(const routing::upstream_target& t) {
+    if (!t.health) {
+        return "none";
+    }
+    const auto& h = *t.health;
+    const auto port = h.port.value_or(t.port);
+    return fmt::format("{} {}port {} every {}ms, timeout {}ms, unhealthy after {}, healthy after {} "
+                       "(unhealthy endpoints skipped; none left: 503 UH)",
+                       h.protocol,
+                       (h.protocol == "http" || h.protocol == "http2") ? "GET " + h.path.value_or("/") + " (200 = healthy) " : "connect ",
+                       port, h.interval_ms, h.timeout_ms, h.unhealthy_threshold, h.healthy_threshold);
+}
+
 std::string describe_match(const routing::compiled_route& r) {
     std::vector<std::string> parts;
     switch (r.path_type) {
@@ -358,6 +382,8 @@ int explain_command(const args_t& args, std::ostream& out, std::ostream& err) {
             t["probability"] = row.probability;
             t["tls"] = tls_text(row.t->tls);
             t["endpoints"] = endpoints_text(*row.t);
+            t["outlier_detection"] = outlier_text(*row.t);
+            t["health_check"] = health_text(*row.t);
             targets.push_back(std::move(t));
         }
         o["targets"] = std::move(targets);
@@ -405,11 +431,15 @@ int explain_command(const args_t& args, std::ostream& out, std::ostream& err) {
                                row.probability);
             out << "      endpoints: " << endpoints_text(*row.t) << '\n';
             out << "      tls:       " << tls_text(row.t->tls) << '\n';
+            out << "      outlier:   " << outlier_text(*row.t) << '\n';
+            out << "      health:    " << health_text(*row.t) << '\n';
         }
     }
     if (d.outcome == route_decision::outcome_t::routed) {
         out << "timeout:          perRequest " << ms_text(d.per_request_timeout)
-            << (d.route && d.route->idle_timeout ? ", idle " + ms_text(*d.route->idle_timeout) : "") << '\n';
+            << (d.route ? "" : " (virtual-node provider: the target listener's perRequest)")
+            << (d.route && d.route->idle_timeout ? ", idle " + ms_text(*d.route->idle_timeout) : "")
+            << ", connect 5000ms\n";
         out << "retry:            " << retry_text(*d.retry) << '\n';
     }
     out << "result:           " << verdict << '\n';

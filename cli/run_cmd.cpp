@@ -418,6 +418,16 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         admin->stop();
     }
     srv.stop();
+    // Resilience counters of the run (the metrics endpoint of the operations issue may export
+    // them live; this line is what bench/fault.sh reads).
+    const auto& rc = srv.resilience_totals();
+    out << "outrigger: resilience: retries " << rc.retries << ", reused-connection retries "
+        << rc.reused_retries << ", outlier ejections " << rc.ejections
+        << ", unhealthy/ejected endpoints skipped " << rc.unhealthy_skips
+        << ", retries refused (body not replayable) " << rc.not_replayable
+        << ", pool overflows " << rc.overflows << ", health probes " << srv.health_probes()
+        << '\n'
+        << std::flush;
     return 0;
 }
 

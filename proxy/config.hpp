@@ -53,6 +53,10 @@ struct server_config {
     std::size_t max_idle_per_endpoint = 256;
 
     resolve_hook resolve_override_for_test;
+    /// Test-only scale knob: when > 0 it replaces every healthCheck `intervalMillis` (App Mesh
+    /// validation requires >= 5000 ms, too slow for tests). Validation is unchanged; `timeoutMillis`
+    /// and the thresholds still come from the mesh. Never set by `outrigger run`.
+    std::chrono::milliseconds health_check_interval_override_for_test{0};
 };
 
 }  // namespace outrigger::proxy

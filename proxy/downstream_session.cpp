@@ -523,6 +523,8 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
         c.up.all_addresses = t->endpoints.all_addresses;
         c.up.retry = d.retry;
         c.up.per_request_timeout = d.per_request_timeout;
+        c.up.idle_timeout = d.route != nullptr && d.route->idle_timeout ? *d.route->idle_timeout
+                                                                         : std::chrono::milliseconds{0};
         c.up.what = assign_fmt(s.what_buf, "virtual node \"{}\"", t->node_name);
         if (t->endpoints.kind == routing::endpoint_source::kind_t::none ||
             t->endpoints.hostname.empty()) {
@@ -686,6 +688,11 @@ net::awaitable<bool> classify_ingress(session_state& s, request_ctx& c,
     c.up.all_addresses = false;
     c.up.retry = nullptr;
     c.up.per_request_timeout = l->per_request_timeout;
+    c.up.idle_timeout = l->idle_timeout.value_or(std::chrono::milliseconds{0});
+    if (l->pool && l->pool->kind == "http" && s.w.pool_limits() != nullptr) {
+        c.up.pool_limit = &*l->pool;
+        c.up.limit_counters = s.w.pool_limits()->find(l->port);
+    }
     c.up.what = assign_fmt(s.what_buf, "the local app on port {}", l->port);
     std::string_view authority_text;
     std::string_view origin;

@@ -62,14 +62,37 @@ endpoint_registry::entry& endpoint_registry::find_or_create(std::string_view hos
     auto e = std::make_unique<entry>();
     e->host.assign(host);
     e->port = port;
+    std::vector<tcp::endpoint> statics;  // several literal rules: a static endpoint list
+    bool all_literal = true;
+    bool matched = false;
     for (const auto& rule : cfg_.connect_to) {
         if ((rule.host.empty() || iequals(rule.host, host)) && (rule.port == 0 || rule.port == port)) {
-            e->host = rule.addr;
-            if (rule.addr_port != 0) {
-                e->port = rule.addr_port;
+            if (!matched) {
+                matched = true;
+                e->host = rule.addr;
+                if (rule.addr_port != 0) {
+                    e->port = rule.addr_port;
+                }
             }
-            break;
+            std::string_view a = rule.addr;
+            if (a.size() >= 2 && a.front() == '[' && a.back() == ']') {
+                a = a.substr(1, a.size() - 2);
+            }
+            boost::system::error_code aec;
+            const auto addr = net::ip::make_address(std::string(a), aec);
+            if (aec) {
+                all_literal = false;
+            } else {
+                statics.emplace_back(addr, rule.addr_port != 0 ? rule.addr_port : port);
+            }
         }
+    }
+    if (statics.size() > 1 && all_literal) {
+        e->literal = true;
+        e->addrs = std::move(statics);
+        auto& sref = *e;
+        entries_.emplace(key_buf_, std::move(e));
+        return sref;
     }
     std::string_view h = e->host;
     if (h.size() >= 2 && h.front() == '[' && h.back() == ']') {
@@ -118,8 +141,9 @@ net::awaitable<void> endpoint_registry::refresh(entry& e) {
     e.resolving = false;
 }
 
-net::awaitable<tcp::endpoint> endpoint_registry::pick(std::string_view host, std::uint16_t port,
-                                                      bool all_addresses) {
+net::awaitable<endpoint_registry::address_set> endpoint_registry::resolve(std::string_view host,
+                                                                         std::uint16_t port,
+                                                                         bool rotate) {
     entry& e = find_or_create(host, port);
     if (!e.literal) {
         const auto now = std::chrono::steady_clock::now();
@@ -136,14 +160,22 @@ net::awaitable<tcp::endpoint> endpoint_registry::pick(std::string_view host, std
             net::co_spawn(ioc_, refresh(e), net::detached);
         }
     }
-    if (e.addrs.empty()) {
+    address_set out;
+    out.addrs = e.addrs;
+    out.start = rotate ? e.next++ : e.next;
+    co_return out;
+}
+
+net::awaitable<tcp::endpoint> endpoint_registry::pick(std::string_view host, std::uint16_t port,
+                                                      bool all_addresses) {
+    const address_set set = co_await resolve(host, port, all_addresses);
+    if (set.addrs.empty()) {
         co_return tcp::endpoint{};
     }
     if (!all_addresses) {
-        co_return e.addrs.front();
+        co_return set.addrs.front();
     }
-    const std::size_t i = e.next++ % e.addrs.size();
-    co_return e.addrs[i];
+    co_return set.addrs[set.start % set.addrs.size()];
 }
 
 }  // namespace outrigger::proxy

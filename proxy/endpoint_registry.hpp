@@ -9,12 +9,16 @@
 // worker per refresh interval, which is negligible for a sidecar's handful of names.
 // Refresh is lazy: a request that finds stale addresses uses them and starts a background
 // refresh; a request that finds none waits for the lookup.
+// Several `--connect-to` rules for the same HOST:PORT whose targets are IP literals give a static
+// endpoint list (one endpoint per rule, in order): the way to run an ENDPOINTS-mode service with
+// several local endpoints on a laptop (bench/fault.sh).
 //
 // Thread-affinity: worker-local.
 
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -39,6 +43,16 @@ public:
     boost::asio::awaitable<boost::asio::ip::tcp::endpoint> pick(std::string_view host,
                                                                 std::uint16_t port,
                                                                 bool all_addresses);
+
+    /// All addresses of `host:port` (after --connect-to, resolved as `pick` does) and a rotating
+    /// start index for round robin (advanced when `rotate`). The span stays valid until the
+    /// caller next suspends (another coroutine of this worker may refresh the entry then).
+    struct address_set {
+        std::span<const boost::asio::ip::tcp::endpoint> addrs;
+        std::size_t start = 0;
+    };
+    boost::asio::awaitable<address_set> resolve(std::string_view host, std::uint16_t port,
+                                                bool rotate);
 
 private:
     struct entry {

@@ -82,7 +82,8 @@ std::size_t format_flags(std::uint32_t flags, char* out) noexcept {
         const char* text;
     } names[] = {{flag_nr, "NR"},   {flag_uh, "UH"}, {flag_uf, "UF"}, {flag_uc, "UC"},
                  {flag_uo, "UO"},   {flag_ut, "UT"}, {flag_urx, "URX"}, {flag_si, "SI"},
-                 {flag_dpe, "DPE"}, {flag_upe, "UPE"}};
+                 {flag_dpe, "DPE"}, {flag_upe, "UPE"},
+                 {flag_bnr, "BNR"}};
     std::size_t n = 0;
     for (const auto& entry : names) {
         if ((flags & entry.bit) == 0) {

@@ -49,6 +49,7 @@ enum response_flag : std::uint32_t {
     flag_si = 1u << 7,   // stream idle timeout
     flag_dpe = 1u << 8,  // downstream protocol error
     flag_upe = 1u << 9,  // upstream protocol error
+    flag_bnr = 1u << 10,  // ours: a retry was due but the body was streamed, not buffered
 };
 
 [[nodiscard]] const boost::system::error_category& proxy_category() noexcept;

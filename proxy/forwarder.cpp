@@ -1,6 +1,8 @@
 #include "proxy/forwarder.hpp"
 
 #include <algorithm>
+#include <array>
+#include <span>
 #include <memory>
 #include <optional>
 
@@ -15,6 +17,7 @@
 #include <boost/beast/http/write.hpp>
 #include <fmt/format.h>
 
+#include "proxy/endpoint_select.hpp"
 #include "proxy/http_util.hpp"
 #include "proxy/log.hpp"
 #include "proxy/retry_policy.hpp"
@@ -166,7 +169,8 @@ enum class relay_status { done, failed_before_downstream, failed };
 /// Relays the response whose head is in `p` downstream, streaming the body.
 net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection& conn,
                                             http::response_parser<http::buffer_body>& p,
-                                            clock_type::time_point deadline) {
+                                            clock_type::time_point deadline,
+                                            std::chrono::milliseconds idle) {
     auto& res = p.get();
     c.status = res.result_int();
     if (c.response_headers != nullptr) {
@@ -211,7 +215,10 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
             auto& body = res.body();
             body.data = c.chunk.data();
             body.size = cap;
-            set_deadline(conn.stream, deadline);
+            // Stream idle (route/listener `idle`): no upstream byte for that long ends the
+            // stream; the per-request deadline still bounds the whole response.
+            set_deadline(conn.stream, idle.count() > 0 ? std::min(deadline, clock_type::now() + idle)
+                                                       : deadline);
             auto [ec, n] = co_await http::async_read_some(conn.stream, conn.buffer, p, tok);
             if (ec == http::error::need_buffer) {
                 ec = {};
@@ -301,28 +308,94 @@ net::awaitable<forward_result> forward(request_ctx& c) {
     const routing::retry_spec* spec = c.up.retry;
     const auto per_try = (spec != nullptr && spec->present) ? spec->per_try_timeout
                                                             : std::chrono::milliseconds{0};
+    const auto idle = c.up.idle_timeout;
+    const routing::upstream_target* target =
+        c.up.kind == upstream_choice::kind_t::target ? c.up.target : nullptr;
+    const routing::outlier_detection* od =
+        target != nullptr && target->outlier ? &*target->outlier : nullptr;
+    const bool health_checked = target != nullptr && target->health.has_value();
+    auto& counters = c.w.counters();
+    // Endpoints this request already tried (the last few): a retry prefers another one.
+    std::array<tcp::endpoint, 8> tried{};
+    std::size_t tried_n = 0;
     bool stale_retry_used = false;
     std::optional<http::response_parser<http::buffer_body>> p;
+    const auto timeout_result = [&](std::string_view where) {
+        return forward_result{
+            errc::upstream_timeout,
+            where.empty() ? fmt::format("{} did not answer within {} ms", c.up.what,
+                                        c.up.per_request_timeout.count())
+                          : fmt::format("{} at {} did not answer within {} ms", c.up.what, where,
+                                        c.up.per_request_timeout.count()),
+            st.retries_done > 0 ? static_cast<std::uint32_t>(flag_urx) : 0u};
+    };
+    // Outlier detection: one verdict per attempt on the endpoint it used.
+    const auto record_outcome = [&](const tcp::endpoint& ep, bool failure) -> net::awaitable<void> {
+        if (od == nullptr) {
+            co_return;
+        }
+        const auto peers = co_await c.w.endpoints().resolve(c.up.host, c.up.port, false);
+        const std::span<const tcp::endpoint> group =
+            c.up.all_addresses ? peers.addrs : peers.addrs.first(std::min<std::size_t>(1, peers.addrs.size()));
+        if (c.w.outliers().record(ep, *od, failure, group, clock_type::now())) {
+            log(log_level::warn, "outrigger: outlier detection ejected {}:{} of {}",
+                ep.address().to_string(), ep.port(), c.up.what);
+        }
+    };
     for (;;) {
         ++c.attempts;
         const auto now = clock_type::now();
         if (now >= req_deadline) {
-            co_return forward_result{
-                errc::upstream_timeout,
-                fmt::format("{} did not answer within {} ms", c.up.what, c.up.per_request_timeout.count()),
-                st.retries_done > 0 ? static_cast<std::uint32_t>(flag_urx) : 0u};
+            co_return timeout_result({});
         }
         auto try_deadline =
             per_try.count() > 0 ? std::min(req_deadline, now + per_try) : req_deadline;
 
-        const tcp::endpoint ep =
-            co_await c.w.endpoints().pick(c.up.host, c.up.port, c.up.all_addresses);
-        if (ep.port() == 0) {
-            co_return forward_result{
-                errc::no_endpoint,
-                fmt::format("no healthy upstream for {}: \"{}:{}\" has no address", c.up.what,
-                            c.up.host, c.up.port),
-                0};
+        // Endpoint choice: round robin over the usable endpoints, untried ones first.
+        tcp::endpoint ep;
+        {
+            const auto set = co_await c.w.endpoints().resolve(c.up.host, c.up.port, c.up.all_addresses);
+            if (set.addrs.empty()) {
+                co_return forward_result{
+                    errc::no_endpoint,
+                    fmt::format("no healthy upstream for {}: \"{}:{}\" has no address", c.up.what,
+                                c.up.host, c.up.port),
+                    st.retries_done > 0 ? static_cast<std::uint32_t>(flag_urx) : 0u};
+            }
+            const std::size_t n = c.up.all_addresses ? set.addrs.size() : 1;
+            const health_view* hv = health_checked ? c.w.health() : nullptr;
+            const auto pick_time = clock_type::now();
+            const auto idx = select_endpoint(
+                n, set.start,
+                [&](std::size_t i) {
+                    const auto& e = set.addrs[i];
+                    const bool bad = (hv != nullptr && hv->is_unhealthy(e)) ||
+                                     (od != nullptr && c.w.outliers().is_ejected(e, *od, pick_time));
+                    if (bad) {
+                        ++counters.unhealthy_skips;
+                    }
+                    return !bad;
+                },
+                [&](std::size_t i) {
+                    const auto& e = set.addrs[i];
+                    return std::find(tried.begin(), tried.begin() + static_cast<std::ptrdiff_t>(tried_n), e) !=
+                           tried.begin() + static_cast<std::ptrdiff_t>(tried_n);
+                });
+            if (!idx) {
+                co_return forward_result{
+                    errc::no_endpoint,
+                    fmt::format("no healthy upstream for {}: all {} endpoint{} of \"{}:{}\" are "
+                                "unhealthy or ejected",
+                                c.up.what, n, n == 1 ? "" : "s", c.up.host, c.up.port),
+                    st.retries_done > 0 ? static_cast<std::uint32_t>(flag_urx) : 0u};
+            }
+            ep = set.addrs[*idx];
+        }
+        if (tried_n < tried.size()) {
+            tried[tried_n++] = ep;
+        } else {
+            std::rotate(tried.begin(), tried.begin() + 1, tried.end());
+            tried.back() = ep;
         }
         c.upstream_ep = ep;
 
@@ -332,19 +405,66 @@ net::awaitable<forward_result> forward(request_ctx& c) {
         std::unique_ptr<upstream_connection> conn = c.w.pool().acquire(ep, tls_identity);
         const bool reused = conn != nullptr;
         bool tls_failed = false;
+        open_slot slot;
+        if (!conn && c.up.limit_counters != nullptr && c.up.pool_limit != nullptr &&
+            c.up.pool_limit->max_connections > 0) {
+            // Ingress pool limits (spec §10.12): a connection slot, else wait as a pending
+            // request, else overflow. Waiters poll (1→10 ms) because a slot may be freed by any
+            // worker; this only runs while the limit is reached.
+            pool_counters& pc = *c.up.limit_counters;
+            const std::int64_t max_conn = c.up.pool_limit->max_connections;
+            const std::int64_t max_pending =
+                c.up.pool_limit->max_pending_requests.value_or(2147483647);
+            const auto try_open = [&]() {
+                if (pc.open.fetch_add(1, std::memory_order_relaxed) < max_conn) {
+                    slot = open_slot(&pc);
+                    return true;
+                }
+                pc.open.fetch_sub(1, std::memory_order_relaxed);
+                return false;
+            };
+            if (!try_open()) {
+                if (pc.pending.fetch_add(1, std::memory_order_relaxed) >= max_pending) {
+                    pc.pending.fetch_sub(1, std::memory_order_relaxed);
+                    pc.overflows.fetch_add(1, std::memory_order_relaxed);
+                    co_return forward_result{
+                        errc::pool_overflow,
+                        fmt::format("{} is at its connection pool limit (maxConnections {}, "
+                                    "maxPendingRequests {})",
+                                    c.up.what, max_conn, max_pending),
+                        0};
+                }
+                net::steady_timer t(c.w.ioc());
+                auto wait = std::chrono::milliseconds(1);
+                bool got = false;
+                while (!got) {
+                    if (clock_type::now() >= req_deadline) {
+                        break;
+                    }
+                    t.expires_at(std::min(req_deadline, clock_type::now() + wait));
+                    auto [tec] = co_await t.async_wait(tok);
+                    (void)tec;  // only completes by expiry: nothing else cancels this local timer
+                    wait = std::min(wait * 2, std::chrono::milliseconds(10));
+                    conn = c.w.pool().acquire(ep);
+                    got = conn != nullptr || try_open();
+                }
+                pc.pending.fetch_sub(1, std::memory_order_relaxed);
+                if (!got) {
+                    co_return timeout_result({});
+                }
+            }
+        }
         if (!conn) {
             conn = std::make_unique<upstream_connection>(c.w.ioc().get_executor());
             conn->peer = ep;
             conn->tls_identity = tls_identity;
+            conn->limit_slot = std::move(slot);
             set_deadline(conn->stream, std::min(try_deadline, clock_type::now() + cfg.connect_timeout));
             auto [ec] = co_await conn->stream.async_connect(ep, tok);
             if (ec) {
                 if (ec == beast::error::timeout && clock_type::now() >= req_deadline) {
-                    co_return forward_result{
-                        errc::upstream_timeout,
-                        fmt::format("{} did not answer within {} ms", c.up.what,
-                                    c.up.per_request_timeout.count()),
-                        0};
+                    co_await record_outcome(ep, true);
+                    co_return timeout_result({});
                 }
                 outcome.kind = attempt_outcome::kind_t::connect_error;
                 detail = ec == beast::error::timeout ? std::string("connect timeout") : ec.message();
@@ -366,6 +486,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                 }
             }
         }
+        const auto where = [&ep]() { return fmt::format("{}:{}", ep.address().to_string(), ep.port()); };
         if (outcome.kind != attempt_outcome::kind_t::connect_error) {
             ++conn->requests;
             bool streamed = false;
@@ -377,30 +498,33 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                                          "client request body ended early", 0};
             }
             if (ws == write_status::stale && !streamed && !stale_retry_used) {
-                // A pooled connection the upstream had already closed: retry once on a fresh
-                // one without counting it as an attempt (Pingora's "reused only" rule).
+                // A pooled connection the upstream had already closed: retry once, always, on a
+                // fresh connection, without counting it as an attempt (App Mesh roadmap #284;
+                // Pingora's "reused only" rule). Not an outlier failure: the host did nothing wrong.
                 stale_retry_used = true;
+                ++counters.reused_retries;
                 --c.attempts;
+                --tried_n;  // the same endpoint may be used again
                 continue;
+            }
+            if (streamed) {
+                st.request_replayable = false;
             }
             if (ws != write_status::ok) {
                 outcome.kind = attempt_outcome::kind_t::reset;
                 detail = "write failed";
-                if (streamed) {
-                    st.request_replayable = false;
-                }
             } else {
-                if (streamed) {
-                    st.request_replayable = false;
-                    if (c.up.per_request_timeout.count() > 0) {
-                        req_deadline = clock_type::now() + c.up.per_request_timeout;
-                        try_deadline = per_try.count() > 0
-                                           ? std::min(req_deadline, clock_type::now() + per_try)
-                                           : req_deadline;
-                    }
+                if (streamed && c.up.per_request_timeout.count() > 0) {
+                    // The request timeout restarts once a streamed body was fully sent.
+                    req_deadline = clock_type::now() + c.up.per_request_timeout;
+                    try_deadline = per_try.count() > 0
+                                       ? std::min(req_deadline, clock_type::now() + per_try)
+                                       : req_deadline;
                 }
-                // Read the response head; skip interim 1xx responses.
+                // Read the response head; skip interim 1xx responses. Each read is bounded by
+                // the per-try deadline and, when set, the stream idle timeout.
                 boost::system::error_code ec;
+                bool idle_fired = false;
                 for (;;) {
                     p.emplace();
                     p->header_limit(response_header_limit);
@@ -408,9 +532,16 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                     if (c.head_request) {
                         p->skip(true);
                     }
-                    set_deadline(conn->stream, try_deadline);
+                    auto read_deadline = try_deadline;
+                    bool idle_first = false;
+                    if (idle.count() > 0 && clock_type::now() + idle < read_deadline) {
+                        read_deadline = clock_type::now() + idle;
+                        idle_first = true;
+                    }
+                    set_deadline(conn->stream, read_deadline);
                     auto [rec, rn] = co_await http::async_read_header(conn->stream, conn->buffer, *p, tok);
                     ec = rec;
+                    idle_fired = idle_first && ec == beast::error::timeout;
                     if (ec) {
                         break;
                     }
@@ -420,18 +551,23 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                     }
                 }
                 if (ec) {
+                    if (idle_fired) {
+                        co_await record_outcome(ep, true);
+                        co_return forward_result{
+                            errc::idle_timeout,
+                            fmt::format("{} at {} sent nothing for {} ms (idle timeout)", c.up.what,
+                                        where(), idle.count()),
+                            0};
+                    }
                     if (ec == beast::error::timeout) {
                         if (clock_type::now() >= req_deadline) {
-                            co_return forward_result{
-                                errc::upstream_timeout,
-                                fmt::format("{} at {} did not answer within {} ms", c.up.what,
-                                            ep.address().to_string() + ":" + std::to_string(ep.port()),
-                                            c.up.per_request_timeout.count()),
-                                st.retries_done > 0 ? static_cast<std::uint32_t>(flag_urx) : 0u};
+                            co_await record_outcome(ep, true);
+                            co_return timeout_result(where());
                         }
                         outcome.kind = attempt_outcome::kind_t::per_try_timeout;
                         detail = fmt::format("per-try timeout of {} ms", per_try.count());
                     } else if (is_http_parse_error(ec)) {
+                        co_await record_outcome(ep, true);
                         co_return forward_result{
                             errc::upstream_protocol_error,
                             fmt::format("{} sent a malformed response head: {}", c.up.what,
@@ -440,7 +576,9 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                     } else {
                         if (reused && !streamed && !stale_retry_used && conn->buffer.size() == 0) {
                             stale_retry_used = true;
+                            ++counters.reused_retries;
                             --c.attempts;
+                            --tried_n;
                             continue;
                         }
                         outcome.kind = attempt_outcome::kind_t::reset;
@@ -460,15 +598,28 @@ net::awaitable<forward_result> forward(request_ctx& c) {
         }
 
         const bool retry = should_retry(spec, outcome, st);
+        // "Larger bodies are streamed and not retried, and the access log says so": flag BNR
+        // when a retry was due but the body could not be replayed.
+        std::uint32_t bnr = 0;
+        if (!retry && !st.request_replayable) {
+            retry_state replayable = st;
+            replayable.request_replayable = true;
+            if (should_retry(spec, outcome, replayable)) {
+                bnr = flag_bnr;
+                ++counters.not_replayable;
+            }
+        }
         if (!retry && outcome.kind == attempt_outcome::kind_t::response) {
             const bool upstream_keep_alive = p->get().keep_alive();
-            const auto rs = co_await relay_response(c, *conn, *p, req_deadline);
+            co_await record_outcome(ep, outcome.status >= 500);
+            c.flags |= bnr;
+            const auto rs = co_await relay_response(c, *conn, *p, req_deadline, idle);
             if (rs == relay_status::failed_before_downstream) {
                 co_return forward_result{
                     errc::upstream_reset,
-                    fmt::format("{} at {}:{} closed the connection in the middle of a response",
-                                c.up.what, ep.address().to_string(), ep.port()),
-                    0};
+                    fmt::format("{} at {} closed the connection in the middle of a response",
+                                c.up.what, where()),
+                    bnr};
             }
             if (st.retries_done > 0 && spec != nullptr && st.retries_done >= spec->max_retries &&
                 should_retry(spec, outcome, retry_state{0, false, true})) {
@@ -476,16 +627,22 @@ net::awaitable<forward_result> forward(request_ctx& c) {
             }
             if (rs == relay_status::done && upstream_keep_alive && p->is_done() &&
                 conn->buffer.size() == 0) {
-                c.w.pool().release(std::move(conn));
+                // Under an ingress pool limit with requests waiting, close instead of pooling:
+                // the freed slot serves a waiter on any worker.
+                const bool waiters = conn->limit_slot.counters() != nullptr &&
+                                     conn->limit_slot.counters()->pending.load(std::memory_order_relaxed) > 0;
+                if (!waiters) {
+                    c.w.pool().release(std::move(conn));
+                }
             }
             co_return forward_result{};
         }
+        co_await record_outcome(ep, true);
         if (retry) {
             ++st.retries_done;
+            ++counters.retries;
             conn.reset();  // never reuse a connection whose response we abandoned
-            // Envoy-style backoff: random in [0, 25 ms * 2^n), capped at 250 ms, within deadline.
-            const auto base_ms = std::min<std::uint64_t>(250, 25ull << std::min<std::uint32_t>(st.retries_done - 1, 4));
-            const auto wait = std::chrono::milliseconds(c.w.rng().next64() % (base_ms + 1));
+            const auto wait = retry_backoff(st.retries_done, c.w.rng().next64());
             net::steady_timer t(c.w.ioc());
             t.expires_at(std::min(req_deadline, clock_type::now() + wait));
             auto [tec] = co_await t.async_wait(tok);
@@ -497,19 +654,18 @@ net::awaitable<forward_result> forward(request_ctx& c) {
             (st.retries_done > 0 && spec != nullptr && st.retries_done >= spec->max_retries)
                 ? static_cast<std::uint32_t>(flag_urx)
                 : 0u;
-        const std::string where = fmt::format("{}:{}", ep.address().to_string(), ep.port());
         switch (outcome.kind) {
         case attempt_outcome::kind_t::connect_error:
             co_return forward_result{tls_failed ? errc::upstream_tls_failed
                                                 : errc::upstream_connect_failed,
-                                     fmt::format("cannot connect to {} at {}: {}", c.up.what, where,
+                                     fmt::format("cannot connect to {} at {}: {}", c.up.what, where(),
                                                  detail),
-                                     urx};
+                                     urx | bnr};
         case attempt_outcome::kind_t::per_try_timeout:
             co_return forward_result{errc::per_try_timeout,
-                                     fmt::format("{} at {} did not answer: {}", c.up.what, where,
+                                     fmt::format("{} at {} did not answer: {}", c.up.what, where(),
                                                  detail),
-                                     urx};
+                                     urx | bnr};
         case attempt_outcome::kind_t::reset:
         case attempt_outcome::kind_t::response:
             break;
@@ -517,8 +673,8 @@ net::awaitable<forward_result> forward(request_ctx& c) {
         co_return forward_result{errc::upstream_reset,
                                  fmt::format("{} at {} closed or reset the connection before a "
                                              "response ({})",
-                                             c.up.what, where, detail),
-                                 urx};
+                                             c.up.what, where(), detail),
+                                 urx | bnr};
     }
 }
 

@@ -18,6 +18,7 @@
 #include <boost/beast/http/parser.hpp>
 
 #include "proxy/flex_stream.hpp"
+#include "proxy/app_pool_limits.hpp"
 #include "routing/snapshot.hpp"
 #include "tls/context_factory.hpp"
 
@@ -35,6 +36,10 @@ struct upstream_choice {
     bool all_addresses = false;   // ENDPOINTS vs LOADBALANCER
     const routing::retry_spec* retry = nullptr;  // null: no retries
     std::chrono::milliseconds per_request_timeout{0};  // 0: off
+    std::chrono::milliseconds idle_timeout{0};  // route/listener `idle` (stream idle); 0: off
+    /// Ingress only: the listener's http connection pool limits and their shared counters.
+    const routing::connection_pool* pool_limit = nullptr;
+    pool_counters* limit_counters = nullptr;
     std::string_view what;        // for reply bodies: `node "ns/name"`, `host "x"`, `local app`
     /// TLS origination (null: plaintext). Owned by the worker's pinned `tls_contexts`.
     const tls::client_context* tls = nullptr;

@@ -1,5 +1,7 @@
 #include "proxy/retry_policy.hpp"
 
+#include <algorithm>
+
 namespace outrigger::proxy {
 
 bool is_server_error_status(unsigned status) noexcept {
@@ -47,6 +49,14 @@ bool should_retry(const routing::retry_spec* spec, attempt_outcome outcome,
     }
     }
     return false;
+}
+
+std::chrono::milliseconds retry_backoff(std::uint32_t retries_done, std::uint64_t random) noexcept {
+    constexpr std::uint64_t base_ms = 25;
+    constexpr std::uint64_t cap_ms = 250;
+    const std::uint32_t n = retries_done == 0 ? 0 : retries_done - 1;
+    const std::uint64_t window = n >= 4 ? cap_ms : std::min(cap_ms, base_ms << n);
+    return std::chrono::milliseconds(random % window);
 }
 
 }  // namespace outrigger::proxy

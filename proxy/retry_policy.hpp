@@ -4,6 +4,7 @@
 //
 // Thread-affinity: stateless.
 
+#include <chrono>
 #include <cstdint>
 
 #include "routing/snapshot.hpp"
@@ -36,5 +37,11 @@ struct retry_state {
 /// `!spec->present` means no retries at all.
 [[nodiscard]] bool should_retry(const routing::retry_spec* spec, attempt_outcome outcome,
                                 const retry_state& state) noexcept;
+
+/// Backoff before retry number `retries_done` (1 = first retry): Envoy's jittered exponential
+/// backoff, uniform in [0, window) with window = 25 ms * 2^(retries_done - 1) capped at 250 ms.
+/// `random` is a uniform 64-bit value (injected, so the function is table-testable).
+[[nodiscard]] std::chrono::milliseconds retry_backoff(std::uint32_t retries_done,
+                                                      std::uint64_t random) noexcept;
 
 }  // namespace outrigger::proxy

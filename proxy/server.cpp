@@ -210,6 +210,8 @@ bool server::start() {
             }
         });
     const unsigned n = nworkers;
+    limits_ = std::make_unique<app_pool_limits>(store_.current().get());
+    health_ = std::make_unique<health_checker>(cfg_, store_);
     egress_port_ = cfg_.egress_port;
     ingress_port_ = cfg_.ingress_port;
     for (unsigned i = 0; i < n; ++i) {
@@ -244,12 +246,15 @@ bool server::start() {
             auto tls = rot->contexts_for(s);
             raw->publish(std::move(s), std::move(ops), std::move(tls));
         });
+        health_->subscribe([raw](health_checker::view_ptr v) { raw->publish_health(std::move(v)); });
+        raw->set_pool_limits(limits_.get());
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_) {
         w->start();
     }
     rotator_->start();
+    health_->start();
     started_ = true;
     running_.store(true);
     started_at_ = std::chrono::steady_clock::now();
@@ -258,6 +263,9 @@ bool server::start() {
 
 void server::stop() {
     running_.store(false);
+    if (health_) {
+        health_->stop();  // first: it posts to the workers
+    }
     if (rotator_) {
         rotator_->stop();  // no rotation may post to workers being torn down
     }
@@ -267,10 +275,18 @@ void server::stop() {
     for (auto& w : workers_) {
         w->join();
     }
+    for (auto& w : workers_) {
+        totals_ += w->counters_after_join();
+    }
+    if (limits_) {
+        totals_.overflows = limits_->overflows();
+    }
     store_.clear_subscribers();
     workers_.clear();
     rotator_.reset();
     started_ = false;
 }
+
+std::uint64_t server::health_probes() const { return health_ ? health_->probes() : 0; }
 
 }  // namespace outrigger::proxy

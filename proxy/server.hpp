@@ -17,6 +17,10 @@
 #include "proxy/access_log_format.hpp"
 #include "proxy/config.hpp"
 #include "proxy/metrics.hpp"
+#include "proxy/app_pool_limits.hpp"
+#include "proxy/config.hpp"
+#include "proxy/health_checker.hpp"
+#include "proxy/resilience_counters.hpp"
 #include "proxy/snapshot_store.hpp"
 #include "proxy/tls_rotator.hpp"
 #include "proxy/worker.hpp"
@@ -68,6 +72,10 @@ public:
     [[nodiscard]] std::chrono::steady_clock::time_point started_at() const { return started_at_; }
     /// Gauges added to the metrics output (draining, live, generation, access log drops).
     [[nodiscard]] std::vector<std::pair<std::string, double>> server_gauges();
+    /// Sum of the workers' resilience counters; filled by `stop` (zero before).
+    [[nodiscard]] const resilience_counters& resilience_totals() const { return totals_; }
+    /// Health-check probes sent so far.
+    [[nodiscard]] std::uint64_t health_probes() const;
 
 private:
     std::shared_ptr<const worker::ops_state> make_ops(const routing::snapshot& snap, std::string& err);
@@ -86,6 +94,9 @@ private:
     std::atomic<bool> listeners_closed_{false};
     std::atomic<bool> running_{false};
     std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
+    std::unique_ptr<app_pool_limits> limits_;
+    std::unique_ptr<health_checker> health_;
+    resilience_counters totals_;
     std::vector<std::unique_ptr<worker>> workers_;
     std::unique_ptr<tls_rotator> rotator_;  // after workers_: destroyed first, it posts to them
     std::uint16_t egress_port_ = 0;

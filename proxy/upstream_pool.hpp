@@ -19,6 +19,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include "proxy/flex_stream.hpp"
+#include "proxy/app_pool_limits.hpp"
 
 namespace outrigger::proxy {
 
@@ -31,6 +32,7 @@ struct upstream_connection {
     bool tls_session_saved = false;  // session offered to the worker's cache (after first read)
     std::chrono::steady_clock::time_point idle_since{};
     std::uint32_t requests = 0;  // requests sent on this connection so far
+    open_slot limit_slot;        // ingress maxConnections accounting (empty when unlimited)
 };
 
 class upstream_pool {

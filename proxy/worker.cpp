@@ -210,6 +210,11 @@ std::uint32_t worker::endpoint_slot(std::uint32_t cluster, const tcp::endpoint& 
     return slot;
 }
 
+void worker::publish_health(std::shared_ptr<const health_view> view) {
+    // Same lifetime rule as `publish`.
+    net::post(*ioc_, [this, v = std::move(view)]() mutable { health_ = std::move(v); });
+}
+
 void worker::publish(std::shared_ptr<const routing::snapshot> snap) {
     // Captures the worker, which outlives its io_context's handlers (see ~worker).
     net::post(*ioc_, [this, s = std::move(snap)]() mutable { snap_ = std::move(s); });

@@ -22,9 +22,13 @@
 #include "proxy/access_log_format.hpp"
 #include "proxy/config.hpp"
 #include "proxy/metrics.hpp"
+#include "proxy/app_pool_limits.hpp"
 #include "proxy/endpoint_registry.hpp"
+#include "proxy/health_view.hpp"
+#include "proxy/outlier_detector.hpp"
 #include "proxy/random.hpp"
 #include "proxy/tls_contexts.hpp"
+#include "proxy/resilience_counters.hpp"
 #include "proxy/upstream_pool.hpp"
 #include "routing/snapshot.hpp"
 #include "tls/session_cache.hpp"
@@ -80,6 +84,10 @@ public:
     [[nodiscard]] metrics* stats() const { return metrics_; }
     /// Slot of `ep` within cluster slot `cluster`, cached per worker (mutex only on a miss).
     std::uint32_t endpoint_slot(std::uint32_t cluster, const boost::asio::ip::tcp::endpoint& ep);
+    /// Posts a new health-check view to this worker (safe from any thread).
+    void publish_health(std::shared_ptr<const health_view> view);
+    /// Shared ingress pool counters (owned by the server); set before `start`.
+    void set_pool_limits(const app_pool_limits* limits) { limits_ = limits; }
 
     // Worker-thread accessors for sessions.
     [[nodiscard]] boost::asio::io_context& ioc() { return *ioc_; }
@@ -93,6 +101,17 @@ public:
     [[nodiscard]] fast_rng& rng() { return rng_; }
     [[nodiscard]] unsigned index() const { return index_; }
     [[nodiscard]] access_log* log() const { return log_; }
+    [[nodiscard]] outlier_detector& outliers() { return outliers_; }
+    /// Null until the first health-check result; never null-dereferenced by callers.
+    [[nodiscard]] const health_view* health() const { return health_.get(); }
+    [[nodiscard]] const app_pool_limits* pool_limits() const { return limits_; }
+    [[nodiscard]] resilience_counters& counters() { return counters_; }
+    /// Read by the control thread after `join`.
+    [[nodiscard]] resilience_counters counters_after_join() const {
+        resilience_counters c = counters_;
+        c.ejections = outliers_.ejections_total();
+        return c;
+    }
 
 private:
     void start_sweeper();
@@ -108,6 +127,10 @@ private:
     std::unique_ptr<endpoint_registry> endpoints_;
     fast_rng rng_;
     access_log* log_;
+    outlier_detector outliers_;
+    std::shared_ptr<const health_view> health_;
+    const app_pool_limits* limits_ = nullptr;
+    resilience_counters counters_;
     std::optional<boost::asio::ip::tcp::acceptor> egress_;
     std::optional<boost::asio::ip::tcp::acceptor> ingress_;
     std::optional<boost::asio::steady_timer> sweeper_;

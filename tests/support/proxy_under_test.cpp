@@ -67,6 +67,7 @@ proxy_under_test::proxy_under_test(const std::string& yaml, proxy_options opts) 
     cfg.resolve_override_for_test = opts.resolve;
     cfg.access_log_path = opts.access_log_path;
     cfg.transparent = opts.transparent;
+    cfg.health_check_interval_override_for_test = opts.health_check_interval;
     if (opts.downstream_idle) {
         cfg.downstream_idle = *opts.downstream_idle;
     }

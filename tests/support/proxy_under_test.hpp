@@ -27,6 +27,8 @@ struct proxy_options {
     std::optional<std::chrono::milliseconds> downstream_idle;
     std::string access_log_path;  // empty: off
     bool transparent = false;     // --transparent (SO_ORIGINAL_DST on the egress listener)
+    /// server_config::health_check_interval_override_for_test (0: the mesh's intervals).
+    std::chrono::milliseconds health_check_interval{0};
 };
 
 /// Compiles `yaml` (through a temp file) with the routing options of `opts`; throws with every

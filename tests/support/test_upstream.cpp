@@ -129,6 +129,12 @@ struct test_upstream::impl {
                         if (reply.at_half) {
                             reply.at_half();
                         }
+                        if (reply.reset_at_half) {
+                            boost::system::error_code ig;
+                            stream.socket().set_option(net::socket_base::linger(true, 0), ig);
+                            stream.socket().close(ig);
+                            co_return;
+                        }
                     }
                 }
                 auto [lec, ln] = co_await net::async_write(stream, http::make_chunk_last(), tok);
@@ -142,6 +148,13 @@ struct test_upstream::impl {
                 if (wec) {
                     co_return;
                 }
+            }
+            if (reply.close_after_response) {
+                boost::system::error_code ig;
+                stream.socket().shutdown(tcp::socket::shutdown_both, ig);
+                stream.socket().close(ig);
+                ++up.closes_after_;
+                co_return;
             }
             if (!keep) {
                 break;

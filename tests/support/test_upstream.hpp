@@ -36,6 +36,11 @@ struct upstream_reply {
     /// With stream_body_bytes: called on the upstream thread after half of the body was sent;
     /// may block (bounded) to prove the proxy streams.
     std::function<void()> at_half;
+    /// With stream_body_bytes: reset the connection (RST) after half of the body was sent.
+    bool reset_at_half = false;
+    /// Answer with keep-alive, then close the connection (FIN) right after the response: the
+    /// client's pooled connection is dead before its next request. Counted in closes_after().
+    bool close_after_response = false;
 };
 
 using upstream_handler = std::function<void(const http::request<http::string_body>&, upstream_reply&)>;
@@ -53,6 +58,8 @@ public:
     [[nodiscard]] int requests() const { return requests_.load(); }
     [[nodiscard]] int accepts_on(const std::string& address) const;
     [[nodiscard]] std::uint64_t body_bytes() const { return body_bytes_.load(); }
+    /// Connections closed because of `close_after_response`.
+    [[nodiscard]] int closes_after() const { return closes_after_.load(); }
     /// Waits until at least `n` request body bytes arrived (all requests together).
     [[nodiscard]] bool wait_for_body_bytes(std::uint64_t n, std::chrono::milliseconds timeout);
     /// The last request head seen (copy, thread-safe).
@@ -71,6 +78,7 @@ private:
     std::atomic<int> accepts_{0};
     std::atomic<int> requests_{0};
     std::atomic<std::uint64_t> body_bytes_{0};
+    std::atomic<int> closes_after_{0};
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::map<std::string, int> accepts_by_address_;
