@@ -63,8 +63,10 @@ spec: {provider: {virtualRouter: {virtualRouterRef: {name: r}}}}
 class harness {
 public:
     static harness& get() {
-        static harness h;
-        return h;
+        // Never destroyed: the upstream thread and the proxy's workers run until the process
+        // exits (libFuzzer ends with exit(), and joining a blocked accept() would hang).
+        static harness* h = new harness;
+        return *h;
     }
 
     void set_response(std::string r) {
