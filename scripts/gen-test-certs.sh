@@ -20,9 +20,13 @@
 #   expired            same names as wrong-ca-leaf, valid 2020-01-01..2020-01-02 (signed by ca)
 #   wildcard           DNS:*.apps.local                                            (signed by ca)
 #   garbage.pem        not PEM at all (for error-path tests)
+# The canary mesh's pods (tests/netns/multipod.sh, signed by ca):
+#   mesh-client        DNS:client.my-app.svc.cluster.local
+#   mesh-v1            DNS:my-interview-service-v1.my-app.svc.cluster.local
+#   mesh-v2            DNS:my-interview-service-v2.my-app.svc.cluster.local
 set -euo pipefail
 
-format_version=1
+format_version=2
 out=${1:?usage: gen-test-certs.sh OUTDIR}
 mkdir -p "$out"
 cd "$out"
@@ -87,6 +91,11 @@ make_leaf client-batch batch "URI:spiffe://shop.example/ns/shop/sa/batch"
 make_leaf wildcard "*.apps.local" "DNS:*.apps.local"
 both_sans="DNS:web.shop.svc.cluster.local, DNS:a.shop.svc.cluster.local, DNS:localhost, IP:127.0.0.1"
 make_leaf wrong-ca-leaf web.shop.svc.cluster.local "$both_sans" wrong-ca
+make_leaf mesh-client client.my-app.svc.cluster.local "DNS:client.my-app.svc.cluster.local"
+for v in v1 v2; do
+    make_leaf "mesh-$v" "my-interview-service-$v.my-app.svc.cluster.local" \
+        "DNS:my-interview-service-$v.my-app.svc.cluster.local"
+done
 
 # Expired: OpenSSL 3.0's `x509 -req` cannot set a start date in the past (-not_before is 3.4+),
 # so sign it with `openssl ca` and explicit dates.

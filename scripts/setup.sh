@@ -8,8 +8,9 @@ pkgs=(
   libssl-dev libyaml-cpp-dev libfmt-dev catch2 libre2-dev
   curl openssl python3
   # Tests only, not a runtime dependency: tests/netns/multipod.sh (iptables inside network
-  # namespaces, as deploy/iptables-init.sh does in a pod's init container).
-  iptables
+  # namespaces, as deploy/iptables-init.sh does in a pod's init container; tcpdump to check that
+  # the bytes between the pods are TLS).
+  iptables tcpdump
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -9,8 +9,9 @@
 # own network namespace, and traffic never leaves the machine):
 #
 #   netns HUB: bridge br0
-#     ├─ veth ─ netns CLIENT 10.231.0.10   curl (UID 1000) + sidecar (UID 1337, mesh-wide client)
-#     ├─ veth ─ netns V1     10.231.0.11   demo-upstream "v1" :8080 + sidecar as ...-v1-node
+#     ├─ veth ─ netns CLIENT 10.231.0.10   curl (UID 1000) + sidecar (UID 1337) as client-node
+#     ├─ veth ─ netns V1     10.231.0.11   demo-upstream "v1" :8080 + sidecar as ...-v1-node,
+#     │                                     demo-upstream "v1-aux" :9090 (no sidecar, plaintext)
 #     ├─ veth ─ netns V2A    10.231.0.12   demo-upstream "v2" :8080 + sidecar as ...-v2-node
 #     └─ veth ─ netns V2B    10.231.0.13   demo-upstream "v2" :8080 + sidecar as ...-v2-node
 #
@@ -23,9 +24,18 @@
 # (10.231.0.100) that no interface has (the client's iptables REDIRECT takes the connection
 # before it leaves the pod), the nodes' DNS names map to the pods (v2's to both replicas).
 #
-# Checks: 200 plain curl calls from the client split ~90/10 over v1/v2; unmodelled egress
-# (ALLOW_ALL) goes to the original destination, not to the Host; with one v2 app killed, 200 more
-# calls all succeed and the dead replica's sidecar logged the 503 UF that the client retried.
+# mTLS between the sidecars: scripts/gen-test-certs.sh makes the PKI at test time (mesh-client,
+# mesh-v1, mesh-v2: DNS SAN = each node's DNS name); v1/v2 listeners are STRICT and accept only
+# the client's SAN; client-node originates TLS (backendDefaults.clientPolicy.tls) with its own
+# certificate and checks the v1/v2 SANs.
+#
+# Checks: 200 plain curl calls from the client split ~90/10 over v1/v2; tcpdump on the bridge (when
+# installed) sees TLS handshake and application-data records and no `HTTP/1.1` on :8080, while a
+# plaintext control request to v1-aux :9090 is seen in clear; unmodelled egress (ALLOW_ALL) goes
+# to the original destination, not to the Host; v1's listener, reached directly as UID 1337 (not
+# redirected), refuses plaintext, TLS without a client certificate and a client certificate with
+# another SAN, and serves the client's certificate; with one v2 app killed, 200 more calls all
+# succeed and the dead replica's sidecar logged the 503 UF that the client retried.
 # Everything made here is removed on exit, failure included (trap).
 set -uo pipefail
 
@@ -42,6 +52,7 @@ command -v ip >/dev/null 2>&1 || skip "iproute2 'ip' not found"
 command -v iptables >/dev/null 2>&1 || skip "iptables not found (scripts/setup.sh installs it for this test)"
 command -v setpriv >/dev/null 2>&1 || skip "setpriv (util-linux) not found"
 command -v curl >/dev/null 2>&1 || skip "curl not found"
+command -v openssl >/dev/null 2>&1 || skip "openssl not found (scripts/gen-test-certs.sh needs it)"
 [ -x "$bin" ] || { say "FAIL: outrigger binary $bin not found"; exit 1; }
 
 tag="or$$"
@@ -99,7 +110,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-fail() { say "FAIL: $*"; failed=1; }
+fail() { say "FAIL: $*"; failed=$((failed + 1)); }
 die() { say "FAIL: $*"; exit 1; }
 
 # Polls `cmd` until it succeeds or `secs` pass.
@@ -142,10 +153,74 @@ done
 mesh="$work/mesh.yaml"
 sed -e 's/^  namespaceSelector:/  egressFilter:\n    type: ALLOW_ALL\n  namespaceSelector:/' \
     "$src_dir/examples/canary/mesh.yaml" > "$mesh"
-python3 - "$mesh" <<'PY' || die "cannot adapt the canary mesh"
+# mTLS between the sidecars (issue 5's modes): the test PKI of scripts/gen-test-certs.sh, one
+# leaf per pod identity (mesh-client, mesh-v1, mesh-v2: DNS SAN = the node's DNS name).
+certs="$work/certs"
+bash "$src_dir/scripts/gen-test-certs.sh" "$certs" > "$work/certs.log" 2>&1 ||
+  die "gen-test-certs.sh failed: $(cat "$work/certs.log")"
+chmod 755 "$certs"
+chmod 644 "$certs"/*.pem "$certs"/*.key  # the sidecars run as UID 1337; throw-away keys
+python3 - "$mesh" "$certs" <<'PY' || die "cannot adapt the canary mesh"
 import sys
-p = sys.argv[1]
+p, certs = sys.argv[1], sys.argv[2]
 s = open(p).read()
+client_name = "client.my-app.svc.cluster.local"
+v_names = ["my-interview-service-%s.my-app.svc.cluster.local" % v for v in ("v1", "v2")]
+# v1/v2: STRICT listeners that require a client certificate from the client pod's identity.
+for v, name in zip(("v1", "v2"), v_names):
+    head = s.index("\n  name: my-interview-service-%s-node\n" % v)
+    listener = "        protocol: http\n"
+    at = s.index(listener, head) + len(listener)
+    assert at < s.index("      hostname: %s\n" % name, head)
+    s = s[:at] + f"""      tls:
+        mode: STRICT
+        certificate:
+          file:
+            certificateChain: {certs}/mesh-{v}.pem
+            privateKey: {certs}/mesh-{v}.key
+        validation:
+          trust:
+            file:
+              certificateChain: {certs}/ca.pem
+          subjectAlternativeNames:
+            match:
+              exact: [{client_name}]
+""" + s[at:]
+# The client pod's node: the canary as its backend, TLS origination with its own certificate,
+# servers checked against the CA and the v1/v2 identities.
+s += f"""---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualNode
+metadata:
+  name: client-node
+  namespace: my-app
+spec:
+  podSelector:
+    matchLabels:
+      app: client
+  serviceDiscovery:
+    dns:
+      hostname: {client_name}
+  backends:
+    - virtualService:
+        virtualServiceRef:
+          name: my-interview-service
+  backendDefaults:
+    clientPolicy:
+      tls:
+        enforce: true
+        certificate:
+          file:
+            certificateChain: {certs}/mesh-client.pem
+            privateKey: {certs}/mesh-client.key
+        validation:
+          trust:
+            file:
+              certificateChain: {certs}/ca.pem
+          subjectAlternativeNames:
+            match:
+              exact: [{v_names[0]}, {v_names[1]}]
+"""
 v2 = "      hostname: my-interview-service-v2.my-app.svc.cluster.local\n"
 assert v2 in s
 s = s.replace(v2, v2 + "      responseType: ENDPOINTS\n")
@@ -177,7 +252,7 @@ run_in() {
   last_pid=$!
 }
 
-declare -A node=([v1]=my-app/my-interview-service-v1-node [v2a]=my-app/my-interview-service-v2-node
+declare -A node=([client]=my-app/client-node [v1]=my-app/my-interview-service-v1-node [v2a]=my-app/my-interview-service-v2-node
                  [v2b]=my-app/my-interview-service-v2-node)
 declare -A body=([v1]=v1 [v2a]=v2 [v2b]=v2)
 for pod in client v1 v2a v2b; do
@@ -187,13 +262,15 @@ for pod in client v1 v2a v2b; do
   ip netns exec "$n" env APPMESH_APP_PORTS="$ports" bash "$src_dir/deploy/iptables-init.sh" \
     > "$work/init-$pod.log" 2>&1 || die "iptables-init.sh failed in $pod: $(cat "$work/init-$pod.log")"
   install -m 666 /dev/null "$work/access-$pod.log"
-  node_args=()
-  [ "$pod" = client ] || node_args=(--node "${node[$pod]}")
-  run_in "$pod" 1337 "sidecar-$pod" "$bin" run --transparent --mesh "$mesh" "${node_args[@]}" \
+  run_in "$pod" 1337 "sidecar-$pod" "$bin" run --transparent --mesh "$mesh" --node "${node[$pod]}" \
     --workers 1 --access-log "$work/access-$pod.log"
   if [ "$pod" != client ]; then
     run_in "$pod" 1000 "app-$pod" "$bin" demo-upstream --port 8080 --address 0.0.0.0 --name "${body[$pod]}"
     app_pid[$pod]=$last_pid
+  fi
+  if [ "$pod" = v1 ]; then
+    # A second app port that is not in APPMESH_APP_PORTS: no inbound redirect, no sidecar, plain.
+    run_in v1 1000 app-v1-aux "$bin" demo-upstream --port 9090 --address 0.0.0.0 --name v1-aux
   fi
 done
 for pod in client v1 v2a v2b; do
@@ -202,6 +279,7 @@ for pod in client v1 v2a v2b; do
   [ "$pod" = client ] && continue
   wait_until 20 grep -q "listening on" "$work/app-$pod.log" || die "app of $pod did not start"
 done
+wait_until 20 grep -q "listening on" "$work/app-v1-aux.log" || die "v1's second app did not start"
 say "4 pods up (client, v1, v2 x2), sidecars in transparent mode"
 
 # client_curl ARGS...: curl as the app (UID 1000) in the client pod; prints body then status.
@@ -210,7 +288,7 @@ client_curl() {
     curl -s -m 10 -w ' %{http_code}' "$@"
 }
 
-# ---- 1. the canary split over plain curl -----------------------------------------------------
+# ---- 1. the canary split over plain curl, mTLS between the pods -------------------------------
 tally() {
   n1=0; n2=0; other=0
   for _ in $(seq 1 "$1"); do
@@ -222,6 +300,23 @@ tally() {
     esac
   done
 }
+
+# The bridge sees every byte between the pods: capture the mesh port (8080) and the plain port
+# of v1's second app (9090, the capture's control: its HTTP must show up in clear).
+capture=0
+if command -v tcpdump >/dev/null 2>&1; then
+  install -m 666 /dev/null "$work/tcpdump.log"
+  ip netns exec "$hub" tcpdump -i br0 -n -s 0 -U -Z root -w "$work/bridge.pcap" \
+    'tcp and (port 8080 or port 9090)' > "$work/tcpdump.log" 2>&1 &
+  pids+=("$!")
+  tcpdump_pid=$!
+  wait_until 20 grep -q "listening on" "$work/tcpdump.log" ||
+    die "tcpdump did not start: $(cat "$work/tcpdump.log")"
+  capture=1
+else
+  say "tcpdump not found (apt-get install tcpdump): the bytes on the bridge are not inspected"
+fi
+
 tally 200
 say "split: v1=$n1 v2=$n2 failed=$other (200 requests)"
 [ "$other" -eq 0 ] || fail "$other of 200 requests did not get a v1/v2 200"
@@ -231,12 +326,91 @@ say "split: v1=$n1 v2=$n2 failed=$other (200 requests)"
 grep -q ' 200 ' "$work/access-v1.log" || fail "v1's sidecar ingress logged no request"
 
 # ---- 2. unmodelled egress goes to the original destination -----------------------------------
-# A Host that resolves nowhere, sent to v1's pod IP: under ALLOW_ALL it must reach v1 (original
-# destination), through v1's sidecar ingress.
-out="$(client_curl -H 'Host: not-in-the-mesh.invalid' "http://${addr[v1]}:8080/")"
-[ "$out" = $'v1\n 200' ] || fail "unmodelled egress to ${addr[v1]}:8080 answered '$out', expected v1 200"
+# A Host that resolves nowhere, sent to v1's pod IP on its plain port: under ALLOW_ALL it must
+# reach the original destination (v1's second app), in plaintext (the capture's control).
+out="$(client_curl -H 'Host: not-in-the-mesh.invalid' "http://${addr[v1]}:9090/")"
+[ "$out" = $'v1-aux\n 200' ] ||
+  fail "unmodelled egress to ${addr[v1]}:9090 answered '$out', expected v1-aux 200"
 
-# ---- 3. failover: kill one v2 replica's app ---------------------------------------------------
+if [ "$capture" -eq 1 ]; then
+  # -U writes each packet when it is processed: once the control's reply body is in the file,
+  # everything before it is too (a SIGINT drops what is still queued in the kernel).
+  wait_until 20 grep -aq "v1-aux" "$work/bridge.pcap" || fail "the capture never saw v1-aux's reply"
+  kill -INT "$tcpdump_pid"
+  wait "$tcpdump_pid" 2>/dev/null
+  # Per TCP payload: plaintext HTTP/1.1 anywhere on :8080 is a failure; TLS handshake records
+  # (content type 0x16, version 0x03 0x0X) must be there; :9090's HTTP must be seen.
+  verdict="$(python3 - "$work/bridge.pcap" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+end = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+linktype = struct.unpack(end + "I", data[20:24])[0]
+assert linktype == 1, "expected an Ethernet capture, got linktype %d" % linktype
+off = 24
+n = {"packets": 0, "mesh_payloads": 0, "mesh_http": 0, "tls_handshake": 0, "tls_appdata": 0,
+     "plain_http": 0}
+while off + 16 <= len(data):
+    incl = struct.unpack(end + "I", data[off + 8:off + 12])[0]
+    frame = data[off + 16:off + 16 + incl]
+    off += 16 + incl
+    n["packets"] += 1
+    if len(frame) < 34 or frame[12:14] != b"\x08\x00" or frame[23] != 6:
+        continue
+    ihl = (frame[14] & 0x0F) * 4
+    tcp = frame[14 + ihl:]
+    sport, dport = struct.unpack(">HH", tcp[:4])
+    payload = tcp[(tcp[12] >> 4) * 4:]
+    if not payload:
+        continue
+    if 8080 in (sport, dport):
+        n["mesh_payloads"] += 1
+        n["mesh_http"] += b"HTTP/1.1" in payload
+        n["tls_handshake"] += payload[0] == 0x16 and payload[1] == 0x03
+        n["tls_appdata"] += payload[0] == 0x17 and payload[1] == 0x03
+    elif 9090 in (sport, dport):
+        n["plain_http"] += b"HTTP/1.1" in payload
+print(" ".join("%s=%d" % kv for kv in n.items()))
+PY
+)" || die "cannot read the capture: $verdict"
+  say "bridge capture: $verdict"
+  field() { sed -n "s/.*\b$1=\([0-9]*\).*/\1/p" <<<"$verdict"; }
+  [ "$(field mesh_http)" = 0 ] || fail "plaintext HTTP/1.1 crossed the bridge on :8080"
+  [ "$(field tls_handshake)" -ge 1 ] || fail "no TLS handshake record (0x16 0x03) on :8080"
+  [ "$(field tls_appdata)" -ge 1 ] || fail "no TLS application data record (0x17 0x03) on :8080"
+  [ "$(field plain_http)" -ge 1 ] ||
+    fail "the control request to :9090 was not seen in clear: the capture proves nothing"
+fi
+
+# ---- 3. v1's STRICT listener: only mTLS from the client identity -------------------------------
+# From the client pod as the proxy's UID (1337), which iptables does not redirect: straight to
+# v1's pod IP, so nothing originates TLS on our behalf.
+raw_curl() {
+  ip netns exec "$(ns client)" setpriv --reuid 1337 --regid 1337 --clear-groups -- \
+    curl -s -m 10 -w ' %{http_code}' "$@"
+}
+v1_url="https://my-interview-service-v1.my-app.svc.cluster.local:8080/"
+failed_before=$failed
+out="$(raw_curl "http://${addr[v1]}:8080/")"
+[ "$out" = " 000" ] || fail "plaintext to v1's STRICT listener answered '$out', expected no HTTP reply"
+out="$(raw_curl --cacert "$certs/ca.pem" "$v1_url")"
+[ "$out" = " 000" ] ||
+  fail "TLS without a client certificate to v1 answered '$out', expected a refused handshake"
+out="$(raw_curl --cacert "$certs/ca.pem" --cert "$certs/client-web.pem" \
+  --key "$certs/client-web.key" "$v1_url")"
+[ "$out" = " 000" ] ||
+  fail "a client certificate with a SAN v1 does not accept answered '$out', expected a refusal"
+out="$(raw_curl --cacert "$certs/ca.pem" --cert "$certs/mesh-client.pem" \
+  --key "$certs/mesh-client.key" "$v1_url")"
+[ "$out" = $'v1\n 200' ] ||
+  fail "mTLS with the client pod's certificate to v1 answered '$out', expected v1 200"
+# The client sidecar's unmodelled egress is plaintext (passthrough): v1 refuses it too.
+out="$(client_curl -H 'Host: not-in-the-mesh.invalid' "http://${addr[v1]}:8080/")"
+[ "${out: -3}" != 200 ] || fail "plaintext passthrough to v1's STRICT listener answered '$out'"
+[ "$failed" -ne "$failed_before" ] ||
+  say "v1 refused plaintext, TLS without a client certificate and a wrong client SAN; it" \
+    "served the client pod's identity"
+
+# ---- 4. failover: kill one v2 replica's app ---------------------------------------------------
 kill "${app_pid[v2a]}"
 wait "${app_pid[v2a]}" 2>/dev/null
 wait_until 10 bash -c "! ip netns exec $(ns v2a) bash -c 'exec 3<>/dev/tcp/127.0.0.1/8080'" ||
