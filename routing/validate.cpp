@@ -83,20 +83,6 @@ const char* route_key(route_kind k) {
     return "httpRoute";
 }
 
-const char* proto_name(protocol p) {
-    switch (p) {
-        case protocol::http:
-            return "http";
-        case protocol::http2:
-            return "http2";
-        case protocol::grpc:
-            return "grpc";
-        case protocol::tcp:
-            return "tcp";
-    }
-    return "http";
-}
-
 protocol proto_of(route_kind k) {
     switch (k) {
         case route_kind::http:
@@ -566,11 +552,11 @@ private:
             return;
         }
         const std::string kb = at(base, pool.kind);
-        if (pool.kind != proto_name(listener_proto)) {
+        if (pool.kind != to_string(listener_proto)) {
             error(m, kb,
                   fmt::format("connectionPool.{} on a {} listener; the pool kind must match the "
                               "listener protocol (use connectionPool.{})",
-                              pool.kind, proto_name(listener_proto), proto_name(listener_proto)));
+                              pool.kind, to_string(listener_proto), to_string(listener_proto)));
         }
         if (pool.kind == "tcp" || pool.kind == "http") {
             check_min(m, at(kb, "maxConnections"), "maxConnections", pool.max_connections, 1);
@@ -736,7 +722,7 @@ private:
             error(m, base,
                   fmt::format("{} on a {} listener (port {}); the route kind must match the "
                               "router listener protocol",
-                              route_key(rt.kind), proto_name(listener->proto), listener->port));
+                              route_key(rt.kind), to_string(listener->proto), listener->port));
         }
 
         check_targets(m, at(base, "action.weightedTargets"), rt.kind, rt.targets);
@@ -815,7 +801,7 @@ private:
                   fmt::format("{} targets node {} whose listener on port {} is {}; the route kind "
                               "must match the target listener protocol",
                               route_key(kind), name, listener->port_mapping.port,
-                              proto_name(listener->port_mapping.proto)));
+                              to_string(listener->port_mapping.proto)));
         }
     }
 

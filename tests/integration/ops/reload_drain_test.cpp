@@ -22,6 +22,7 @@
 #include "proxy/admin_server.hpp"
 #include "proxy/control_plane.hpp"
 #include "tests/integration/dataplane/meshes.hpp"
+#include "tests/support/child_process.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/proxy_under_test.hpp"
 #include "tests/support/test_upstream.hpp"
@@ -31,6 +32,8 @@ extern char** environ;
 using namespace outrigger;
 using namespace outrigger::test;
 namespace fs = std::filesystem;
+
+using outrigger::test::child_process;
 
 namespace {
 
@@ -198,81 +201,6 @@ TEST_CASE("ops: a failed reload keeps the old snapshot and counts config_reload_
 
 namespace {
 
-class child_process {
-public:
-    explicit child_process(std::vector<std::string> args) {
-        int fds[2];
-        REQUIRE(::pipe(fds) == 0);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-        posix_spawn_file_actions_addclose(&fa, fds[0]);
-        std::vector<char*> argv;
-        for (auto& a : args) {
-            argv.push_back(a.data());
-        }
-        argv.push_back(nullptr);
-        REQUIRE(::posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ) == 0);
-        posix_spawn_file_actions_destroy(&fa);
-        ::close(fds[1]);
-        out_ = fds[0];
-    }
-    ~child_process() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-        }
-        ::close(out_);
-    }
-    std::string wait_for(const std::regex& re, std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            std::smatch m;
-            if (std::regex_search(text_, m, re)) {
-                return m[1];
-            }
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                deadline - std::chrono::steady_clock::now());
-            if (left.count() <= 0) {
-                return {};
-            }
-            pollfd p{out_, POLLIN, 0};
-            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
-                return {};
-            }
-            char buf[1024];
-            const ssize_t n = ::read(out_, buf, sizeof(buf));
-            if (n <= 0) {
-                return {};
-            }
-            text_.append(buf, static_cast<std::size_t>(n));
-        }
-    }
-    void signal(int sig) { ::kill(pid_, sig); }
-    /// Waits (deadline) for the exit status; -1 on timeout.
-    int wait_exit(std::chrono::milliseconds timeout) {
-        const auto deadline = std::chrono::steady_clock::now() + timeout;
-        while (std::chrono::steady_clock::now() < deadline) {
-            int status = 0;
-            if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-                pid_ = -1;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            pollfd p{out_, POLLIN, 0};
-            ::poll(&p, 1, 10);  // bounded wait for the child (no signalfd for children)
-            char buf[256];
-            if ((p.revents & POLLIN) != 0) {
-                (void)::read(out_, buf, sizeof(buf));
-            }
-        }
-        return -1;
-    }
-
-private:
-    pid_t pid_ = -1;
-    int out_ = -1;
-    std::string text_;
-};
 
 /// A port that was free a moment ago (the admin API needs a number; it has no "any port").
 std::uint16_t free_port() {
