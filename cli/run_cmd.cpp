@@ -70,6 +70,11 @@ constexpr const char* run_usage =
     "                            Envoy's default text format)\n"
     "  --transparent             egress takes the original destination (SO_ORIGINAL_DST) of\n"
     "                            connections redirected by iptables (deploy/iptables-init.sh)\n"
+    "  --header-timeout D       a request head, once begun, must arrive within D (default 10s;\n"
+    "                            0 = off), else 408 and close\n"
+    "  --max-request-body BYTES  larger request bodies get 413 (default 0 = unlimited)\n"
+    "  --max-connections N       downstream connections per process; more are answered 503 and\n"
+    "                            closed (default 0 = unlimited)\n"
     "  --help                    this text\n";
 
 constexpr const char* demo_usage =
@@ -128,6 +133,22 @@ bool parse_connect_to(const std::string& v, proxy::connect_to_rule& r) {
         return false;
     }
     return !r.addr.empty();
+}
+
+/// A decimal count without sign or suffix.
+bool parse_count(const std::string& v, std::uint64_t& out) {
+    if (v.empty() || v.size() > 19) {
+        return false;
+    }
+    std::uint64_t n = 0;
+    for (const char ch : v) {
+        if (ch < '0' || ch > '9') {
+            return false;
+        }
+        n = n * 10 + static_cast<std::uint64_t>(ch - '0');
+    }
+    out = n;
+    return true;
 }
 
 /// "5s", "500ms", "2m", or a bare number of seconds.
@@ -201,7 +222,8 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         "--mesh", "--node", "--egress-port", "--egress-address", "--ingress-port",
         "--ingress-address", "--admin-port", "--app-address", "--workers", "--connect-to",
         "--egress-allow", "--no-default-retry", "--log-level", "--access-log",
-        "--access-log-format", "--transparent", "--drain-time", "--no-watch", "--help"};
+        "--access-log-format", "--transparent", "--drain-time", "--no-watch", "--header-timeout",
+        "--max-request-body", "--max-connections", "--help"};
     routing::load_options lo;
     proxy::server_config cfg;
     cfg.workers = std::max(1u, std::thread::hardware_concurrency());
@@ -328,6 +350,21 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
             }
             cfg.access_log_format = v;
             cfg.access_log_format_set = true;
+        } else if (flag == "--header-timeout") {
+            if (!parse_duration(v, cfg.header_timeout)) {
+                return usage_error(err, "run",
+                                   "invalid --header-timeout \"" + v + "\" (e.g. 10s, 500ms; 0 = off)");
+            }
+        } else if (flag == "--max-request-body") {
+            if (!parse_count(v, cfg.max_request_body)) {
+                return usage_error(err, "run", "invalid --max-request-body \"" + v + "\" (bytes; 0 = unlimited)");
+            }
+        } else if (flag == "--max-connections") {
+            std::uint64_t n = 0;
+            if (!parse_count(v, n)) {
+                return usage_error(err, "run", "invalid --max-connections \"" + v + "\" (0 = unlimited)");
+            }
+            cfg.max_connections = static_cast<std::size_t>(n);
         }
     }
     if (lo.paths.empty()) {

@@ -51,6 +51,10 @@ struct server_config {
     std::size_t max_headers = 100;          // header count → 431
     std::size_t replay_buffer = 64 * 1024;  // request body buffered for retries
     std::size_t max_idle_per_endpoint = 256;
+    // Hardening (docs/decisions.md "Hardening").
+    std::chrono::milliseconds header_timeout{10'000};  // first byte of a head → whole head, else 408
+    std::uint64_t max_request_body = 0;                 // bytes; 0 = unlimited; over it → 413
+    std::size_t max_connections = 0;                    // downstream connections per process; 0 = unlimited
 
     resolve_hook resolve_override_for_test;
     /// Test-only scale knob: when > 0 it replaces every healthCheck `intervalMillis` (App Mesh

@@ -3,6 +3,7 @@
 #include <array>
 #include <span>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@
 
 #include "proxy/access_log.hpp"
 #include "proxy/access_log_format.hpp"
+#include "proxy/connection_limit.hpp"
 #include "proxy/errors.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/worker.hpp"
@@ -874,6 +876,35 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
             }
         }
     } guard{cx};
+    // --max-connections (docs/decisions.md "Hardening"): accept, then refuse with a 503 at once.
+    connection_limit* limit = w.conn_limit();
+    if (limit != nullptr && !limit->try_acquire()) {
+        co_await write_bare_reply(
+            s, errc::pool_overflow,
+            fmt::format("this proxy already serves its maximum of {} connections "
+                        "(--max-connections); retry later",
+                        limit->max()));
+        boost::system::error_code ignored;  // refused: the peer's state does not matter
+        s.down.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        s.down.close();
+        co_return;
+    }
+    struct limit_guard {
+        connection_limit* l;
+        ~limit_guard() {
+            if (l != nullptr) {
+                l->release();
+            }
+        }
+    } lguard{limit};
+    net::steady_timer head_timer(w.ioc());
+    // Shared with the timer's handler, which may run after the read it guarded has completed
+    // (or after this coroutine ended): it touches the socket only while a head is being read.
+    struct head_watch {
+        bool reading = false;
+        bool fired = false;
+    };
+    const auto watch = std::make_shared<head_watch>();
     if (kind == listener_kind::ingress) {
         if (!co_await accept_ingress_tls(s)) {
             s.down.close();
@@ -883,17 +914,57 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
     for (;;) {
         s.parser.emplace();
         s.parser->header_limit(static_cast<std::uint32_t>(cfg.header_limit));
-        s.parser->body_limit(boost::none);  // bodies are streamed, never held whole
+        // Bodies are streamed, never held whole; --max-request-body bounds them (413).
+        if (cfg.max_request_body > 0) {
+            s.parser->body_limit(cfg.max_request_body);
+        } else {
+            s.parser->body_limit(boost::none);
+        }
         s.down.expires_after(cfg.downstream_idle);
+        if (s.buf.size() == 0) {
+            // Idle between requests: downstream_idle, then a silent close (tcp_stream's timer).
+            auto [rec, rn] = co_await s.down.async_read_some(s.buf.prepare(4096), tok);
+            s.buf.commit(rn);
+            if (rec && s.buf.size() == 0) {
+                break;
+            }
+        }
+        // A head has begun: it must be complete within header_timeout, else 408 (slowloris).
+        watch->fired = false;
+        if (cfg.header_timeout.count() > 0) {
+            watch->reading = true;
+            head_timer.expires_after(cfg.header_timeout);
+            head_timer.async_wait([&s, watch](const boost::system::error_code& tec) {
+                if (!tec && watch->reading) {
+                    watch->fired = true;
+                    boost::system::error_code ignored;  // the read fails with operation_aborted
+                    s.down.socket().cancel(ignored);
+                }
+            });
+        }
         auto [ec, n] = co_await http::async_read_header(s.down, s.buf, *s.parser, tok);
+        watch->reading = false;
+        head_timer.cancel();
         if (ec) {
+            if (watch->fired) {
+                co_await write_bare_reply(
+                    s, errc::idle_timeout,
+                    fmt::format("request head not complete within {} ms (--header-timeout)",
+                                cfg.header_timeout.count()));
+                break;
+            }
             if (ec == http::error::end_of_stream || ec == http::error::partial_message) {
                 break;
             }
             if (ec == beast::error::timeout) {
-                // tcp_stream closes the socket when its timer fires, so an idle or stalled
-                // connection is simply closed. TODO(proxy): 408 SI needs the route/listener idle
-                // timer (operations issue), which must not close the socket itself.
+                // tcp_stream closes the socket when its timer fires: nothing can be sent.
+                break;
+            }
+            if (ec == http::error::body_limit) {
+                co_await write_bare_reply(
+                    s, errc::body_too_large,
+                    fmt::format("request body exceeds the limit of {} bytes (--max-request-body)",
+                                cfg.max_request_body));
                 break;
             }
             if (ec == http::error::header_limit) {
@@ -927,6 +998,28 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
             co_await write_bare_reply(s, errc::downstream_protocol_error,
                                       "malformed request: Transfer-Encoding does not end in chunked");
             break;
+        }
+        if (has_te && !is_chunked_only(sv(req[http::field::transfer_encoding]))) {
+            // RFC 9112 §6.1: a coding the proxy does not implement → 501 (never passed on: the
+            // upstream might frame the body differently).
+            co_await write_bare_reply(
+                s, errc::unsupported,
+                fmt::format("transfer coding \"{}\" is not supported: only chunked is",
+                            sv(req[http::field::transfer_encoding]).substr(0, 100)));
+            break;
+        }
+        if (req.count(http::field::host) > 1) {
+            // RFC 9112 §3.2: more than one Host line → 400 (the upstream might read another one).
+            co_await write_bare_reply(s, errc::downstream_protocol_error,
+                                      "malformed request: more than one Host header");
+            break;
+        }
+        if (!has_te && s.parser->content_length() &&
+            (req.count(http::field::content_length) > 1 ||
+             sv(req[http::field::content_length]).find(',') != std::string_view::npos)) {
+            // Identical duplicates (Beast rejects differing ones) are one value (RFC 9112 §6.3):
+            // the upstream sees a single Content-Length.
+            s.parser->get().content_length(*s.parser->content_length());
         }
         if (!co_await handle_request(s)) {
             break;

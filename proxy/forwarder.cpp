@@ -282,6 +282,14 @@ net::awaitable<forward_result> forward(request_ctx& c) {
             }
         }
         const auto ec = co_await read_request_body(c, c.replay.data(), c.replay.size(), buffered, false);
+        if (ec == http::error::body_limit) {
+            c.close_after = true;
+            co_return forward_result{
+                errc::body_too_large,
+                fmt::format("request body exceeds the limit of {} bytes (--max-request-body)",
+                            cfg.max_request_body),
+                0};
+        }
         if (ec) {
             c.close_after = true;
             co_return forward_result{errc::downstream_protocol_error,

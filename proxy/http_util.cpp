@@ -114,6 +114,16 @@ bool is_chunked_final(std::string_view te_value) {
     return iequals_ascii(trim(last), "chunked");
 }
 
+bool is_chunked_only(std::string_view te_value) {
+    int n = 0;
+    bool chunked = false;
+    for (auto tok : http::token_list{te_value}) {
+        ++n;
+        chunked = iequals_ascii(trim(std::string_view(tok.data(), tok.size())), "chunked");
+    }
+    return n == 1 && chunked;
+}
+
 void strip_hop_by_hop(http::fields& f) {
     // Headers named by Connection (copied: erasing Connection frees their text). At most a few;
     // `close` / `keep-alive` tokens name no real header and are skipped.

@@ -33,6 +33,10 @@ void strip_hop_by_hop(boost::beast::http::fields& f);
 /// True when `value` is a comma-separated list whose last coding is `chunked`.
 [[nodiscard]] bool is_chunked_final(std::string_view te_value);
 
+/// True when `value` is exactly the one coding `chunked` (any case): the only transfer coding
+/// the proxy understands in a request (docs/decisions.md "Hardening").
+[[nodiscard]] bool is_chunked_only(std::string_view te_value);
+
 [[nodiscard]] bool iequals_ascii(std::string_view a, std::string_view b) noexcept;
 
 }  // namespace outrigger::proxy

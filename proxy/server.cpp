@@ -211,6 +211,7 @@ bool server::start() {
         });
     const unsigned n = nworkers;
     limits_ = std::make_unique<app_pool_limits>(store_.current().get());
+    conn_limit_ = std::make_unique<connection_limit>(cfg_.max_connections);
     health_ = std::make_unique<health_checker>(cfg_, store_);
     egress_port_ = cfg_.egress_port;
     ingress_port_ = cfg_.ingress_port;
@@ -248,6 +249,7 @@ bool server::start() {
         });
         health_->subscribe([raw](health_checker::view_ptr v) { raw->publish_health(std::move(v)); });
         raw->set_pool_limits(limits_.get());
+        raw->set_connection_limit(conn_limit_.get());
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_) {

@@ -95,6 +95,7 @@ private:
     std::atomic<bool> running_{false};
     std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
     std::unique_ptr<app_pool_limits> limits_;
+    std::unique_ptr<connection_limit> conn_limit_;  // --max-connections, shared by the workers
     std::unique_ptr<health_checker> health_;
     resilience_counters totals_;
     std::vector<std::unique_ptr<worker>> workers_;

@@ -23,6 +23,7 @@
 #include "proxy/config.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/app_pool_limits.hpp"
+#include "proxy/connection_limit.hpp"
 #include "proxy/endpoint_registry.hpp"
 #include "proxy/health_view.hpp"
 #include "proxy/outlier_detector.hpp"
@@ -85,6 +86,9 @@ public:
     void publish_health(std::shared_ptr<const health_view> view);
     /// Shared ingress pool counters (owned by the server); set before `start`.
     void set_pool_limits(const app_pool_limits* limits) { limits_ = limits; }
+    /// `--max-connections`: the process-wide counter (owned by the server; before `start`).
+    void set_connection_limit(connection_limit* l) { conn_limit_ = l; }
+    [[nodiscard]] connection_limit* conn_limit() const { return conn_limit_; }
 
     // Worker-thread accessors for sessions.
     [[nodiscard]] boost::asio::io_context& ioc() { return *ioc_; }
@@ -127,6 +131,7 @@ private:
     outlier_detector outliers_;
     std::shared_ptr<const health_view> health_;
     const app_pool_limits* limits_ = nullptr;
+    connection_limit* conn_limit_ = nullptr;
     resilience_counters counters_;
     std::optional<boost::asio::ip::tcp::acceptor> egress_;
     std::optional<boost::asio::ip::tcp::acceptor> ingress_;

@@ -71,6 +71,9 @@ proxy_under_test::proxy_under_test(const std::string& yaml, proxy_options opts) 
     if (opts.downstream_idle) {
         cfg.downstream_idle = *opts.downstream_idle;
     }
+    if (opts.tweak) {
+        opts.tweak(cfg);
+    }
     server_ = std::make_unique<proxy::server>(cfg, snap);
     if (!server_->start()) {
         throw std::runtime_error("proxy did not start: " + server_->error());

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,8 @@ struct proxy_options {
     bool transparent = false;     // --transparent (SO_ORIGINAL_DST on the egress listener)
     /// server_config::health_check_interval_override_for_test (0: the mesh's intervals).
     std::chrono::milliseconds health_check_interval{0};
+    /// Last word on the server configuration (hardening limits and timeouts).
+    std::function<void(proxy::server_config&)> tweak;
 };
 
 /// Compiles `yaml` (through a temp file) with the routing options of `opts`; throws with every
