@@ -324,7 +324,7 @@ TEST_CASE("hardening: a bad upstream response closes that upstream connection an
     for (const up_row& r : rows) {
         raw_upstream up(r.reply);
         proxy_under_test px(node_provider_mesh(), opts_for(up.port()));
-        const auto e = exchange(px.egress_port(), "GET / HTTP/1.1\r\n" + host + "\r\n");
+        const auto e = exchange(px.egress_port(), "GET / HTTP/1.1\r\n" + host + "Connection: close\r\n\r\n");
         const unsigned st = status_of(e.out);
         bool ok = e.out.find(r.must_not_contain) == std::string::npos &&
                   e.out.find("HTTP/1.1 ", 1) == std::string::npos;
