@@ -112,7 +112,7 @@ void set_body(Body& b, char* data, std::size_t n, bool more) {
     b.more = more;
 }
 
-enum class write_status { ok, stale, failed, downstream_failed };
+enum class write_status { ok, stale, failed, downstream_failed, body_too_large };
 
 /// Writes the request head and body to the upstream. When the body was not fully buffered, the
 /// rest is relayed from downstream (then the request can no longer be replayed).
@@ -136,6 +136,9 @@ net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& 
         std::size_t got = 0;
         streamed = true;
         const auto rec = co_await read_request_body(c, c.replay.data(), c.replay.size(), got, true);
+        if (rec == http::error::body_limit) {
+            co_return write_status::body_too_large;  // --max-request-body crossed mid-stream
+        }
         if (rec) {
             co_return write_status::downstream_failed;
         }
@@ -500,6 +503,15 @@ net::awaitable<forward_result> forward(request_ctx& c) {
             bool streamed = false;
             const auto ws = co_await write_request(c, *conn, buffered, body_complete, try_deadline,
                                                    reused, streamed);
+            if (ws == write_status::body_too_large) {
+                // The upstream saw a truncated request: this connection is dropped with `conn`.
+                c.close_after = true;
+                co_return forward_result{
+                    errc::body_too_large,
+                    fmt::format("request body exceeds the limit of {} bytes (--max-request-body)",
+                                cfg.max_request_body),
+                    0};
+            }
             if (ws == write_status::downstream_failed) {
                 c.close_after = true;
                 co_return forward_result{errc::downstream_protocol_error,

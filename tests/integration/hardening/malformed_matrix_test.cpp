@@ -365,3 +365,28 @@ TEST_CASE("hardening: bytes after an upstream response never reach the next clie
     }
     CHECK(up.accepts() == 3);
 }
+
+TEST_CASE("hardening: a streamed chunked body that crosses --max-request-body is cut",
+          "[integration][hardening]") {
+    // A limit above the 64 KiB replay buffer: the body is already streaming to the upstream when
+    // the limit is crossed, so the request is cut on both sides and the upstream never gets a
+    // complete request.
+    test_upstream up;
+    proxy_options o = opts_for(up.port());
+    o.tweak = [](outrigger::proxy::server_config& c) { c.max_request_body = 200 * 1024; };
+    proxy_under_test px(node_provider_mesh(), o);
+    std::string req = "POST / HTTP/1.1\r\n" + host + "Transfer-Encoding: chunked\r\n\r\n";
+    for (int i = 0; i < 30; ++i) {
+        req += "2800\r\n" + std::string(0x2800, 'b') + "\r\n";  // 30 x 10 KiB = 300 KiB
+    }
+    req += "0\r\n\r\n";
+    const auto e = exchange(px.egress_port(), req);
+    CHECK(e.closed);
+    INFO("reply: " << e.out.substr(0, 300));
+    const unsigned st = status_of(e.out);
+    CHECK(st == 413);
+    CHECK(e.out.find("exceeds the limit of 204800 bytes (--max-request-body) [DPE]") != std::string::npos);
+    CHECK(up.requests() == 0);  // the upstream never saw a complete request
+    CHECK(up.body_bytes() <= 200 * 1024);
+    UNSCOPED_INFO("reply: " << e.out.substr(0, 300));
+}
