@@ -26,6 +26,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <catch2/catch.hpp>
 
+#include "tests/support/generated_certs.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/proxy_under_test.hpp"
 #include "tests/support/test_upstream.hpp"
@@ -48,30 +49,8 @@ constexpr const char* server_host = "a.shop.svc.cluster.local";  // SAN of serve
 
 // ---- certificates ---------------------------------------------------------------------------
 
-class generated_certs {
-public:
-    generated_certs() {
-        dir_ = fs::temp_directory_path() / ("outrigger-mtls-" + std::to_string(::getpid()));
-        const std::string cmd = "bash '" OUTRIGGER_SOURCE_DIR "/scripts/gen-test-certs.sh' '" +
-                                dir_.string() + "'";
-        if (std::system(cmd.c_str()) != 0) {
-            throw std::runtime_error("scripts/gen-test-certs.sh failed: " + cmd);
-        }
-    }
-    ~generated_certs() {
-        std::error_code ec;
-        fs::remove_all(dir_, ec);  // best effort: a leftover temp dir is harmless
-    }
-    generated_certs(const generated_certs&) = delete;
-    generated_certs& operator=(const generated_certs&) = delete;
-    [[nodiscard]] const fs::path& dir() const { return dir_; }
-
-private:
-    fs::path dir_;
-};
-
 const fs::path& certs() {
-    static const generated_certs c;
+    static const outrigger::test::generated_certs c("outrigger-mtls");
     return c.dir();
 }
 

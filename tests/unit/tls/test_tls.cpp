@@ -29,6 +29,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "tests/support/generated_certs.hpp"
 #include "routing/mesh_model.hpp"
 #include "routing/snapshot.hpp"
 #include "tls/cert_watcher.hpp"
@@ -51,31 +52,8 @@ using origination_mode = routing::tls_origination::mode_t;
 // Fixture: generated certificates (once per binary run) and scratch files
 // ---------------------------------------------------------------------------------------------
 
-class generated_certs {
-public:
-    generated_certs() {
-        dir_ = fs::temp_directory_path() / ("outrigger-tls-unit-" + std::to_string(::getpid()));
-        const std::string cmd = "bash '" OUTRIGGER_SOURCE_DIR "/scripts/gen-test-certs.sh' '" +
-                                dir_.string() + "'";
-        if (std::system(cmd.c_str()) != 0) {
-            throw std::runtime_error("scripts/gen-test-certs.sh failed: " + cmd);
-        }
-    }
-    ~generated_certs() {
-        std::error_code ec;
-        fs::remove_all(dir_, ec);  // best effort: a leftover temp dir is harmless
-    }
-    generated_certs(const generated_certs&) = delete;
-    generated_certs& operator=(const generated_certs&) = delete;
-
-    [[nodiscard]] const fs::path& dir() const { return dir_; }
-
-private:
-    fs::path dir_;
-};
-
 const fs::path& cert_dir() {
-    static const generated_certs certs;
+    static const outrigger::test::generated_certs certs("outrigger-tls-unit");
     return certs.dir();
 }
 
