@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is needed, builds, and runs the whole test suite.
-# .ci/run calls exactly this script.
-#
-#   bash scripts/test.sh                  # release build + every test binary (what CI runs)
-#   ASAN=1 bash scripts/test.sh           # + the whole suite under ASan+UBSan
-#   TSAN=1 bash scripts/test.sh           # + test_dataplane and test_routing under TSan
-#   FUZZ=1 bash scripts/test.sh           # + each libFuzzer target for FUZZ_SECONDS (default 60) s
-#   ASAN=1 TSAN=1 FUZZ=1 bash scripts/test.sh   # everything
-#
-# The sanitizer and fuzz stages are opt-in until each has a recorded green run on the merged
-# code base (issue 8 tracks turning them on in CI).
+# .ci/run calls exactly this script. Stages, each on by default (set to 0 to skip one locally):
+#   release   RelWithDebInfo build (g++ 12, -Werror) and every test, netns and deploy included
+#   ASAN=1    the whole suite again under ASan+UBSan (clang 14)
+#   FUZZ=1    each libFuzzer target for FUZZ_SECONDS (default 60) s, from the same clang build
+#   TSAN=1    the suites with threads under TSan: $TSAN_SUITES (default below)
+#   ASAN=0 TSAN=0 FUZZ=0 bash scripts/test.sh   # the release stage only (about 5 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+# Threads beyond the workers: the health checker, the access-log flusher, reload publishing.
+TSAN_SUITES=${TSAN_SUITES:-test_dataplane test_resilience test_ops}
 started=$(date +%s)
 section() { echo; echo "=== $* ($(( $(date +%s) - started ))s)"; }
 
@@ -28,25 +26,31 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
-if [ "${ASAN:-0}" = 1 ]; then
-  section "ASan+UBSan build and suite"
-  BUILD_DIR=build-asan CMAKE_ARGS="-DOUTRIGGER_SANITIZE=address,undefined -DOUTRIGGER_BENCH=OFF" \
-    bash scripts/build.sh
-  # The netns test already ran above against the release binary.
+if [ "${ASAN:-1}" = 1 ] || [ "${FUZZ:-1}" = 1 ]; then
+  # One clang build serves both stages: ASan+UBSan everywhere, libFuzzer coverage on every
+  # library, the test binaries and the fuzz targets side by side (scripts/sanitize-build.sh).
+  section "clang ASan+UBSan build (tests and fuzz targets)"
+  bash scripts/sanitize-build.sh
+fi
+
+if [ "${ASAN:-1}" = 1 ]; then
+  section "ASan+UBSan suite"
+  # Everything except the netns test, which already ran above against the release binary.
   (cd build-asan && ctest --output-on-failure -j "$jobs" --timeout 600 -LE netns)
 fi
 
-if [ "${TSAN:-0}" = 1 ]; then
-  section "TSan build and suite (dataplane, routing)"
-  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOUTRIGGER_SANITIZE=thread \
-    -DOUTRIGGER_BENCH=OFF >/dev/null
-  cmake --build build-tsan -j "$jobs" --target outrigger test_dataplane test_routing
-  (cd build-tsan && ctest --output-on-failure -j "$jobs" --timeout 600 -E '_NOT_BUILT$' -LE 'netns|deploy')
+if [ "${FUZZ:-1}" = 1 ]; then
+  section "fuzzers, ${FUZZ_SECONDS:-60} s each"
+  BUILD_DIR=build-asan SECONDS_PER_TARGET=${FUZZ_SECONDS:-60} bash scripts/fuzz.sh
 fi
 
-if [ "${FUZZ:-0}" = 1 ]; then
-  section "fuzzers"
-  SECONDS_PER_TARGET=${FUZZ_SECONDS:-60} bash scripts/fuzz.sh
+if [ "${TSAN:-1}" = 1 ]; then
+  section "TSan build and suites (${TSAN_SUITES})"
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOUTRIGGER_SANITIZE=thread \
+    -DOUTRIGGER_BENCH=OFF >/dev/null
+  # shellcheck disable=SC2086
+  cmake --build build-tsan -j "$jobs" --target outrigger $TSAN_SUITES
+  (cd build-tsan && ctest --output-on-failure -j "$jobs" --timeout 600 -E '_NOT_BUILT$' -LE 'netns|deploy')
 fi
 
 section "done"
