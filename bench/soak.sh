@@ -138,7 +138,7 @@ spec:
       file:
         path: /dev/stdout
         format:
-          text: "%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_ATTEMPTS% %UPSTREAM_HOST% %BYTES_SENT%"
+          text: "%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_ATTEMPTS% %UPSTREAM_HOST% %BYTES_SENT% %DURATION%"
 YAML
   local t
   for t in alpha beta; do
@@ -430,16 +430,21 @@ RELOADS=$((RELOADS_SIGHUP + RELOADS_POST))
 RESILIENCE=$(grep -E '^outrigger: resilience:' "$RUN/outrigger.err" | tail -n 1 || true)
 [ -n "$RESILIENCE" ] || RESILIENCE=$(grep -E '^outrigger: resilience:' "$RUN/outrigger.out" | tail -n 1 || true)
 
-# Access log: one line per request, "STATUS FLAGS ATTEMPTS UPSTREAM_HOST BYTES_SENT".
+# Access log: one line per request, "STATUS FLAGS ATTEMPTS UPSTREAM_HOST BYTES_SENT DURATION_MS".
 AL=$RUN/access.log; [ -f "$AL" ] || : >"$AL"
 read -r AL_LINES AL_2XX AL_RETRIED AL_SAVED <<<"$(awk '
   { n++; if ($1 ~ /^2/) { ok++; if ($3 > 1) saved++ } if ($3 > 1) retried++ }
   END { printf "%d %d %d %d\n", n, ok, retried, saved }' "$AL")"
+# Proxy-side request durations (%DURATION%, ms), from a histogram (the log may hold millions).
+read -r D_P50 D_P99 D_MAX <<<"$(awk '{ h[$6 + 0]++; n++; if ($6 + 0 > mx) mx = $6 + 0 }
+  END { if (n == 0) { print "NA NA NA"; exit } c = 0
+        for (d = 0; d <= mx; d++) { c += h[d]; if (p50 == "" && c >= n * 0.5) p50 = d; if (p99 == "" && c >= n * 0.99) p99 = d }
+        print p50, p99, mx }' "$AL")"
 # Failing lines by status + flags (+ attempts), and the retry-saveable subset: a 5xx the proxy
 # made for an upstream failure (UF connect, UC reset/closed before a response, URX retries
 # exhausted, UH no endpoint, UT timeout). Upstreams here only ever answer 200.
 awk '$1 !~ /^2/ {print $1, $2, "attempts=" $3}' "$AL" | sort | uniq -c | sort -rn >"$OUT/failures_by_status.txt"
-awk '$1 !~ /^2/' "$AL" | head -n 1000 >"$OUT/failing_lines.txt"
+awk '$1 !~ /^2/ && c++ < 1000' "$AL" >"$OUT/failing_lines.txt"
 SAVEABLE=$(awk '$1 ~ /^5/ && $2 ~ /UF|UC|URX|UH|UT/ {c++} END {print c + 0}' "$AL")
 OTHER_NON2XX=$(awk '$1 !~ /^2/ && !($1 ~ /^5/ && $2 ~ /UF|UC|URX|UH|UT/) {c++} END {print c + 0}' "$AL")
 if [ "$KEEP_ACCESS_LOG" = 1 ]; then :; else rm -f "$AL"; fi
@@ -478,6 +483,7 @@ mb() { awk -v k="$1" 'BEGIN { if (k == "NA") print "NA"; else printf "%.1f", k /
   echo "| requests (wrk) | $REQS |"
   echo "| req/s (wrk) | $RPS |"
   echo "| latency p50 / p99 (wrk) | ${P50:-NA} / ${P99:-NA} |"
+  echo "| proxy request duration p50 / p99 / max (access log) | ${D_P50} / ${D_P99} / ${D_MAX} ms |"
   echo "| wrk socket errors connect/read/write/timeout | $S_CONN / $S_READ / $S_WRITE / $S_TIMEOUT |"
   echo "| non-2xx responses (wrk) | $NON2XX |"
   echo "| access-log lines / 2xx | $AL_LINES / $AL_2XX (dropped lines: $LOG_DROPPED) |"
