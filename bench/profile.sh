@@ -55,12 +55,12 @@ args=(run --mesh "$MESH" --workers 1 --egress-port "$PORT" --ingress-port 0 --ad
 case $TOOL in
   callgrind)
     start_bg outrigger 0 valgrind --tool=callgrind --callgrind-out-file="$RUN/callgrind.out" \
-      --dump-instr=no "$OUTRIGGER" "${args[@]}"
+      --instr-atstart=no "$OUTRIGGER" "${args[@]}"
     wait_listen outrigger "$LAST_PID" "$PORT" 60
     OPID=$LAST_PID
     # Warm up (pools, first DNS lookups), then count only the measured load.
     wrk -t1 -c "$CONNS" -d 2s -H "Host: $HOST_HEADER" "http://127.0.0.1:$PORT/" >/dev/null
-    callgrind_control -z "$OPID" >/dev/null 2>&1   # zero the counters: measure from here
+    callgrind_control -i on "$OPID" >/dev/null 2>&1 || true   # instrument from here: the measured load
     ;;
   perf)
     start_bg outrigger 0 "$OUTRIGGER" "${args[@]}"
@@ -75,18 +75,18 @@ taskset -c 1 wrk -t1 -c "$CONNS" -d "${SECONDS_LOAD}s" -H "Host: $HOST_HEADER" "
 requests=$(awk '/requests in/ {print $1}' "$RUN/wrk.txt")
 case $TOOL in
   callgrind)
-    callgrind_control -d "$OPID" >/dev/null 2>&1   # dump the measured part: callgrind.out.1
+    callgrind_control -i off "$OPID" >/dev/null 2>&1 || true
     kill -TERM "$OPID"; wait "$OPID" 2>/dev/null || true
-    out=$RUN/callgrind.out.1
+    out=$RUN/callgrind.out
     [ -s "$out" ] || die "callgrind wrote no dump at $out"
-    total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1; exit}')
+    total=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ && !t {gsub(",", "", $1); t = $1} END {print t}')
     echo
     echo "requests: $requests   instructions: $total   per request: $((total / requests))"
     echo
     echo "--- top inclusive ---"
-    callgrind_annotate --inclusive=yes "$out" 2>/dev/null | sed -n '/^Ir/,$p' | head -45
+    callgrind_annotate --inclusive=yes "$out" 2>/dev/null | sed -n '/^Ir/,$p' | head -45 || true
     echo "--- top self ---"
-    callgrind_annotate "$out" 2>/dev/null | sed -n '/^Ir/,$p' | head -45
+    callgrind_annotate "$out" 2>/dev/null | sed -n '/^Ir/,$p' | head -45 || true
     echo "(full profile: $out; kcachegrind or callgrind_annotate)"
     trap - EXIT; cleanup
     ;;

@@ -31,6 +31,7 @@
 #include "proxy/flex_stream.hpp"
 #include "proxy/forwarder.hpp"
 #include "proxy/http_util.hpp"
+#include "proxy/http_wire.hpp"
 #include "proxy/local_reply.hpp"
 #include "proxy/log.hpp"
 #include "proxy/original_dst.hpp"
@@ -62,6 +63,7 @@ struct session_state {
     std::optional<http::request_parser<http::buffer_body>> parser;
     std::vector<char> replay;
     std::vector<char> chunk;
+    std::string head;
     std::vector<routing::header_view> headers;
     std::string norm_path;
     std::string host_buf;
@@ -98,11 +100,12 @@ public:
     explicit request_headers(const http::request_parser<http::buffer_body>& p) : req_(p.get()) {}
     [[nodiscard]] std::optional<std::string_view> find(std::string_view name) const override {
         if (!name.empty() && name.front() == ':') {
+            // Empty when the head was refused before these were parsed: logged as "-".
             if (name == ":method") {
-                return sv(req_.method_string());
+                return non_empty(sv(req_.method_string()));
             }
             if (name == ":path") {
-                return sv(req_.target());
+                return non_empty(sv(req_.target()));
             }
             if (name == ":authority") {
                 const auto it = req_.find(http::field::host);
@@ -121,6 +124,9 @@ public:
     }
 
 private:
+    static std::optional<std::string_view> non_empty(std::string_view v) {
+        return v.empty() ? std::nullopt : std::optional<std::string_view>(v);
+    }
     const http::request<http::buffer_body>& req_;
 };
 
@@ -178,7 +184,11 @@ void record_metrics(session_state& s, const request_ctx& c, const routing::snaps
         m->at(w, stat_family::route, map.routes[c.route->id]).record(c.status, c.flags, c.attempts, duration);
     }
     if (cluster_slot != UINT32_MAX) {
-        m->at(w, stat_family::cluster, cluster_slot).record(c.status, c.flags, c.attempts, duration);
+        stat_slot& cluster = m->at(w, stat_family::cluster, cluster_slot);
+        cluster.record(c.status, c.flags, c.attempts, duration);
+        if (c.ejections > 0) {
+            stat_slot::inc(cluster.ejections, c.ejections);
+        }
         if (c.upstream_ep.port() != 0) {
             const std::uint32_t e = s.w.endpoint_slot(cluster_slot, c.upstream_ep);
             m->at(w, stat_family::endpoint, e).record(c.status, c.flags, c.attempts, duration);
@@ -281,14 +291,31 @@ net::awaitable<bool> write_local_reply(session_state& s, request_ctx& c, errc e,
     co_return keep && !ec;
 }
 
-/// A reply for a request whose head could not be used at all; the connection is closed after it.
+/// A reply for a request whose head could not be used at all (400, 408, 413, 431, 501, and the
+/// --max-connections 503); the connection is closed after it. It is logged and counted on the
+/// listener like every other response, with what is known of the request.
 net::awaitable<void> write_bare_reply(session_state& s, errc e, std::string_view sentence) {
-    std::uint32_t flags = 0;
-    auto res = make_local_reply(e, sentence, 0, false, flags);
+    const auto start = clock_type::now();
+    const auto start_wall = std::chrono::system_clock::now();
+    if (!s.parser) {
+        s.parser.emplace();  // refused before any head was read: an empty request for the log
+    }
+    request_ctx c{s.w, s.down, s.buf, *s.parser, s.replay, s.chunk, s.head};
+    c.client_version = s.parser->get().version();
+    c.client_keep_alive = false;
+    auto res = make_local_reply(e, sentence, 0, false, c.flags);
+    c.status = res.result_int();
     s.down.expires_after(s.w.config().downstream_idle);
     auto [ec, n] = co_await http::async_write(s.down, res, tok);
-    (void)n;
     (void)ec;  // the connection is closed next either way
+    c.bytes_out = n;
+    c.response_started = true;
+    const auto end = clock_type::now();
+    const std::shared_ptr<const worker::ops_state> ops = s.w.ops();
+    if (ops) {
+        record_metrics(s, c, nullptr, *ops, UINT32_MAX, micros(end - start));
+    }
+    write_access_log(s, c, ops ? ops->format.get() : nullptr, start_wall, start, end);
 }
 
 // ---- CONNECT tunnels --------------------------------------------------------------------------
@@ -725,7 +752,7 @@ net::awaitable<bool> handle_request(session_state& s) {
     if (tls && tls->snapshot() != snap) {
         tls.reset();
     }
-    request_ctx c{s.w, s.down, s.buf, *s.parser, s.replay, s.chunk};
+    request_ctx c{s.w, s.down, s.buf, *s.parser, s.replay, s.chunk, s.head};
     c.client_version = req.version();
     // While draining, every response closes its connection (the client reconnects elsewhere).
     c.client_keep_alive = req.keep_alive() && !s.w.draining();
@@ -921,7 +948,7 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
             s.parser->body_limit(boost::none);
         }
         s.down.expires_after(cfg.downstream_idle);
-        if (s.buf.size() == 0) {
+        if (s.buf.size() == 0 && try_read_now(s.down, s.buf, 4096) == 0) {
             // Idle between requests: downstream_idle, then a silent close (tcp_stream's timer).
             auto [rec, rn] = co_await s.down.async_read_some(s.buf.prepare(4096), tok);
             s.buf.commit(rn);
@@ -929,22 +956,27 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
                 break;
             }
         }
-        // A head has begun: it must be complete within header_timeout, else 408 (slowloris).
+        // Usually the whole head came in that one read: parse it without I/O or a timer.
+        boost::system::error_code ec = parse_buffered_header(*s.parser, s.buf);
         watch->fired = false;
-        if (cfg.header_timeout.count() > 0) {
-            watch->reading = true;
-            head_timer.expires_after(cfg.header_timeout);
-            head_timer.async_wait([&s, watch](const boost::system::error_code& tec) {
-                if (!tec && watch->reading) {
-                    watch->fired = true;
-                    boost::system::error_code ignored;  // the read fails with operation_aborted
-                    s.down.socket().cancel(ignored);
-                }
-            });
+        if (!ec && !s.parser->is_header_done()) {
+            // A head has begun: it must be complete within header_timeout, else 408 (slowloris).
+            if (cfg.header_timeout.count() > 0) {
+                watch->reading = true;
+                head_timer.expires_after(cfg.header_timeout);
+                head_timer.async_wait([&s, watch](const boost::system::error_code& tec) {
+                    if (!tec && watch->reading) {
+                        watch->fired = true;
+                        boost::system::error_code ignored;  // the read fails with operation_aborted
+                        s.down.socket().cancel(ignored);
+                    }
+                });
+            }
+            auto [rec, rn] = co_await http::async_read_header(s.down, s.buf, *s.parser, tok);
+            ec = rec;
+            watch->reading = false;
+            head_timer.cancel();
         }
-        auto [ec, n] = co_await http::async_read_header(s.down, s.buf, *s.parser, tok);
-        watch->reading = false;
-        head_timer.cancel();
         if (ec) {
             if (watch->fired) {
                 co_await write_bare_reply(

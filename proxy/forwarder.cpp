@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/serializer.hpp>
@@ -19,6 +20,7 @@
 
 #include "proxy/endpoint_select.hpp"
 #include "proxy/http_util.hpp"
+#include "proxy/http_wire.hpp"
 #include "proxy/log.hpp"
 #include "proxy/retry_policy.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -88,6 +90,20 @@ net::awaitable<boost::system::error_code> read_request_body(request_ctx& c, char
     while (!c.parser.is_done() && got < cap) {
         body.data = data + got;
         body.size = cap - got;
+        if (c.down_buf.size() > 0) {
+            // Body bytes that came with the head (or an earlier read): no I/O needed.
+            const std::size_t before = got;
+            if (const auto pec = parse_buffered(c.parser, c.down_buf)) {
+                co_return pec;
+            }
+            got = cap - body.size;
+            if (got > before || c.parser.is_done()) {
+                if (some) {
+                    break;
+                }
+                continue;
+            }
+        }
         c.down.expires_after(c.w.config().downstream_idle);
         auto [ec, n] = co_await http::async_read_some(c.down, c.down_buf, c.parser, tok);
         got = cap - body.size;
@@ -121,6 +137,27 @@ net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& 
                                            clock_type::time_point deadline, bool reused,
                                            bool& streamed) {
     auto& req = c.parser.get();
+    if (body_complete && !req.chunked()) {
+        // The whole request is in hand: head and body in one gather write, tried at once
+        // without suspending (http_wire.hpp); the asynchronous write sends whatever is left.
+        serialize_head(req, c.head);
+        std::array<net::const_buffer, 2> bufs{net::buffer(c.head),
+                                              net::buffer(c.replay.data(), buffered)};
+        const std::size_t total = c.head.size() + buffered;
+        const std::size_t now_sent = try_write_now(conn.stream, bufs);
+        if (now_sent == total) {
+            co_return write_status::ok;
+        }
+        beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
+        rest.consume(now_sent);
+        set_deadline(conn.stream, deadline);
+        auto [ec, n] = co_await net::async_write(conn.stream, rest, tok);
+        if (ec) {
+            // Nothing reached a reused connection: it was stale (the upstream had closed it).
+            co_return reused && now_sent == 0 ? write_status::stale : write_status::failed;
+        }
+        co_return write_status::ok;
+    }
     set_body(req.body(), c.replay.data(), buffered, !body_complete);
     http::request_serializer<http::buffer_body> sr{req};
     set_deadline(conn.stream, deadline);
@@ -211,8 +248,83 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
         c.close_after = true;
     }
 
-    http::response_serializer<http::buffer_body> sr{res};
     const std::size_t cap = c.chunk.size();
+    if (!res.chunked()) {
+        // Content-Length, bodyless or close-delimited: the body goes out as it comes in, so the
+        // head is serialised once (http_wire.hpp) and sent with the first body bytes, and each
+        // piece is first tried without suspending. Chunked re-framing takes Beast's serializer.
+        serialize_head(res, c.head);
+        bool head_pending = true;
+        for (;;) {
+            std::size_t got = 0;
+            if (!p.is_done()) {
+                auto& body = res.body();
+                body.data = c.chunk.data();
+                body.size = cap;
+                // Bytes already read with the head (usually the whole body) need no I/O.
+                auto pec = parse_buffered(p, conn.buffer);
+                got = cap - body.size;
+                if (!pec && got == 0 && !p.is_done() && conn.buffer.size() == 0 &&
+                    try_read_now(conn.stream, conn.buffer, 16 * 1024) > 0) {
+                    pec = parse_buffered(p, conn.buffer);
+                    got = cap - body.size;
+                }
+                if (pec) {
+                    if (!c.response_started) {
+                        co_return relay_status::failed_before_downstream;
+                    }
+                    c.close_after = true;
+                    co_return relay_status::failed;
+                }
+                if (got == 0 && !p.is_done()) {
+                    set_deadline(conn.stream, idle.count() > 0
+                                                  ? std::min(deadline, clock_type::now() + idle)
+                                                  : deadline);
+                    auto [ec, n] = co_await http::async_read_some(conn.stream, conn.buffer, p, tok);
+                    if (ec == http::error::need_buffer) {
+                        ec = {};
+                    }
+                    got = cap - body.size;
+                    if (ec) {
+                        if (!c.response_started) {
+                            co_return relay_status::failed_before_downstream;
+                        }
+                        c.close_after = true;
+                        co_return relay_status::failed;
+                    }
+                }
+            }
+            if (got > 0 || head_pending) {
+                std::array<net::const_buffer, 2> bufs{
+                    head_pending ? net::buffer(c.head) : net::const_buffer{},
+                    net::buffer(c.chunk.data(), got)};
+                const std::size_t total = (head_pending ? c.head.size() : 0) + got;
+                const std::size_t now_sent = try_write_now(c.down, bufs);
+                std::size_t wn = now_sent;
+                boost::system::error_code wec;
+                if (now_sent < total) {
+                    beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
+                    rest.consume(now_sent);
+                    c.down.expires_after(c.w.config().downstream_idle);
+                    auto [aec, an] = co_await net::async_write(c.down, rest, tok);
+                    wec = aec;
+                    wn += an;
+                }
+                c.response_started = true;
+                c.bytes_out += wn;
+                head_pending = false;
+                if (wec) {
+                    c.close_after = true;
+                    co_return relay_status::failed;
+                }
+            }
+            if (p.is_done()) {
+                co_return relay_status::done;
+            }
+        }
+    }
+
+    http::response_serializer<http::buffer_body> sr{res};
     do {
         if (!p.is_done()) {
             auto& body = res.body();
@@ -349,6 +461,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
         const std::span<const tcp::endpoint> group =
             c.up.all_addresses ? peers.addrs : peers.addrs.first(std::min<std::size_t>(1, peers.addrs.size()));
         if (c.w.outliers().record(ep, *od, failure, group, clock_type::now())) {
+            ++c.ejections;  // counted on the cluster with the request (metrics.hpp)
             log(log_level::warn, "outrigger: outlier detection ejected {}:{} of {}",
                 ep.address().to_string(), ep.port(), c.up.what);
         }

@@ -52,6 +52,7 @@ struct request_ctx {
     boost::beast::http::request_parser<boost::beast::http::buffer_body>& parser;
     std::vector<char>& replay;  // request body buffer (replay_buffer bytes)
     std::vector<char>& chunk;   // response relay buffer
+    std::string& head;          // serialised head of the message being written (http_wire.hpp)
 
     bool client_keep_alive = true;
     unsigned client_version = 11;
@@ -68,6 +69,7 @@ struct request_ctx {
     bool close_after = false;        // close the downstream connection after this exchange
     bool response_started = false;   // a response byte went downstream
     boost::asio::ip::tcp::endpoint upstream_ep;
+    std::uint32_t ejections = 0;     // endpoints outlier detection ejected during this request
 
     // For metrics and the access log (operations).
     const routing::service_entry* service = nullptr;  // virtual service matched (egress)

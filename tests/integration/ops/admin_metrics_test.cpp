@@ -20,14 +20,6 @@ using namespace outrigger::test;
 
 namespace {
 
-std::string temp_path(const char* stem) {
-    std::string tmpl = std::string("/tmp/") + stem + "-XXXXXX";
-    const int fd = ::mkstemp(tmpl.data());
-    REQUIRE(fd >= 0);
-    ::close(fd);
-    return tmpl;
-}
-
 std::string canary_100_0() {
     std::string m = canary_mesh();
     m.replace(m.find("weight: 90"), 10, "weight: 1 ");

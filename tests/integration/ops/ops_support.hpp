@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 namespace outrigger::test {
@@ -194,6 +196,15 @@ inline std::optional<envoy_line> parse_envoy_line(const std::string& line) {
     l.authority = m[14];
     l.upstream_host = m[15];
     return l;
+}
+
+/// A fresh empty file under /tmp named after `stem`.
+inline std::string temp_path(const char* stem) {
+    std::string tmpl = std::string("/tmp/") + stem + "-XXXXXX";
+    const int fd = ::mkstemp(tmpl.data());
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    return tmpl;
 }
 
 inline std::vector<std::string> read_lines(const std::string& path) {

@@ -4,6 +4,7 @@
 // when nothing is left.
 #include <atomic>
 #include <chrono>
+#include <string>
 
 #include <catch2/catch.hpp>
 
@@ -97,6 +98,16 @@ TEST_CASE("outlier detection may eject the only host even with maxEjectionPercen
     CHECK(bad.requests() == 1);
     REQUIRE(eventually([&] { return client.get("/", "svc.shop").status == 500; }));
     CHECK(bad.requests() == 2);
+    // The ejection is counted on the cluster (Envoy's outlier_detection.ejections_total): at
+    // least the first one; the second 500 may have ejected the host again.
+    const std::string stats = px.server().stats().render_envoy({});
+    INFO(stats);
+    const std::string key = ".outlier_detection.ejections_total: ";
+    int ejections = 0;
+    for (auto at = stats.find(key); at != std::string::npos; at = stats.find(key, at + 1)) {
+        ejections += std::stoi(stats.substr(at + key.size()));
+    }
+    CHECK(ejections >= 1);
 }
 
 TEST_CASE("maxEjectionPercent caps how many endpoints are ejected at once", "[integration][outlier]") {

@@ -1,0 +1,108 @@
+#include "proxy/http_wire.hpp"
+
+#include <array>
+#include <cerrno>
+#include <charconv>
+
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <boost/beast/http/error.hpp>
+
+namespace outrigger::proxy {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+void append_version(std::string& out, unsigned version) {
+    out.append("HTTP/");
+    out.push_back(static_cast<char>('0' + (version / 10) % 10));
+    out.push_back('.');
+    out.push_back(static_cast<char>('0' + version % 10));
+}
+
+void append_fields(const http::fields& f, std::string& out) {
+    for (const auto& field : f) {
+        const auto name = field.name_string();
+        const auto value = field.value();
+        out.append(name.data(), name.size());
+        out.append(": ");
+        out.append(value.data(), value.size());
+        out.append("\r\n");
+    }
+    out.append("\r\n");
+}
+
+}  // namespace
+
+void serialize_head(const http::request_header<>& h, std::string& out) {
+    out.clear();
+    const auto method = h.method_string();
+    const auto target = h.target();
+    out.append(method.data(), method.size());
+    out.push_back(' ');
+    out.append(target.data(), target.size());
+    out.push_back(' ');
+    append_version(out, h.version());
+    out.append("\r\n");
+    append_fields(h, out);
+}
+
+void serialize_head(const http::response_header<>& h, std::string& out) {
+    out.clear();
+    append_version(out, h.version());
+    out.push_back(' ');
+    char code[4];
+    const auto r = std::to_chars(code, code + sizeof(code), h.result_int());
+    out.append(code, r.ptr);
+    out.push_back(' ');
+    const auto reason = h.reason();
+    out.append(reason.data(), reason.size());
+    out.append("\r\n");
+    append_fields(h, out);
+}
+
+std::size_t try_write_now(flex_stream& s, std::span<const boost::asio::const_buffer> bufs) noexcept {
+    if (s.is_tls() || !s.socket().is_open() || bufs.empty()) {
+        return 0;
+    }
+    std::array<iovec, 4> iov{};
+    std::size_t n = 0;
+    for (const auto& b : bufs) {
+        if (b.size() == 0) {
+            continue;
+        }
+        if (n == iov.size()) {
+            break;
+        }
+        iov[n].iov_base = const_cast<void*>(b.data());  // sendmsg's iovec is not const
+        iov[n].iov_len = b.size();
+        ++n;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    msghdr msg{};
+    msg.msg_iov = iov.data();
+    msg.msg_iovlen = n;
+    const ssize_t sent =
+        ::sendmsg(s.socket().native_handle(), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+    return sent > 0 ? static_cast<std::size_t>(sent) : 0;
+}
+
+std::size_t try_read_now(flex_stream& s, boost::beast::flat_buffer& buf, std::size_t max) {
+    if (s.is_tls() || !s.socket().is_open() || max == 0) {
+        return 0;
+    }
+    const auto space = buf.prepare(max);
+    const ssize_t got =
+        ::recv(s.socket().native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+    if (got <= 0) {
+        return 0;
+    }
+    buf.commit(static_cast<std::size_t>(got));
+    return static_cast<std::size_t>(got);
+}
+
+}  // namespace outrigger::proxy
