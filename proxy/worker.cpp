@@ -62,7 +62,9 @@ worker::worker(unsigned index, const server_config& cfg,
                std::shared_ptr<const routing::snapshot> snap, access_log* log)
     : index_(index),
       cfg_(cfg),
-      ioc_(std::make_unique<net::io_context>(1)),
+      // One thread runs it, and only that thread does I/O on its sockets (other threads only
+      // post): no locking in the reactor's per-descriptor I/O; the scheduler keeps its lock.
+      ioc_(std::make_unique<net::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO)),
       snap_(std::move(snap)),
       pool_(cfg.upstream_idle, cfg.max_idle_per_endpoint),
       endpoints_(std::make_unique<endpoint_registry>(*ioc_, cfg)),

@@ -1,5 +1,5 @@
 #pragma once
-// One worker: an `io_context{1}` run by one thread, its own SO_REUSEPORT acceptors for the egress
+// One worker: an io_context run by one thread (hint UNSAFE_IO), its own SO_REUSEPORT acceptors for the egress
 // and ingress listeners, its own snapshot copy, upstream pool, endpoint registry and RNG. A
 // connection lives on the worker that accepted it (STYLE §2.3).
 //

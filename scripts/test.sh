@@ -46,8 +46,8 @@ fi
 
 if [ "${TSAN:-1}" = 1 ]; then
   section "TSan build and suites (${TSAN_SUITES})"
-  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DOUTRIGGER_SANITIZE=thread \
-    -DOUTRIGGER_BENCH=OFF >/dev/null
+  cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
+    -DOUTRIGGER_SANITIZE=thread -DOUTRIGGER_BENCH=OFF >/dev/null
   # shellcheck disable=SC2086
   cmake --build build-tsan -j "$jobs" --target outrigger $TSAN_SUITES
   (cd build-tsan && ctest --output-on-failure -j "$jobs" --timeout 600 -E '_NOT_BUILT$' -LE 'netns|deploy')
