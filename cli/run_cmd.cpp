@@ -213,6 +213,7 @@ void run_control_loop(proxy::server& srv, proxy::control_plane& cp, bool watch,
         }
     }
     ioc.run();
+    cp.unwatch();  // before `ioc` goes: the watcher's descriptor and timer belong to it
 }
 
 }  // namespace

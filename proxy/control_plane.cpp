@@ -228,6 +228,12 @@ bool control_plane::watch(net::io_context& ioc, std::chrono::milliseconds deboun
 
 // ---- drain -----------------------------------------------------------------------------------
 
+void control_plane::unwatch() {
+    // Pending handlers may still hold the watcher; they release it when the io_context is
+    // destroyed, which is still alive here.
+    watcher_.reset();
+}
+
 void control_plane::drain(net::io_context& ioc, std::chrono::milliseconds drain_time,
                           std::function<void()> done, std::chrono::milliseconds max_inflight_wait) {
     srv_.begin_drain();

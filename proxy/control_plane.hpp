@@ -51,6 +51,9 @@ public:
 
     /// Starts watching the mesh paths. False with `err` when inotify is unavailable.
     bool watch(boost::asio::io_context& ioc, std::chrono::milliseconds debounce, std::string& err);
+    /// Stops watching. Call before the io_context given to `watch` is destroyed: the watcher's
+    /// descriptor and timer belong to it (found by UBSan: destroying them afterwards is UB).
+    void unwatch();
 
     void drain(boost::asio::io_context& ioc, std::chrono::milliseconds drain_time,
                std::function<void()> done,

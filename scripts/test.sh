@@ -35,8 +35,8 @@ fi
 
 if [ "${ASAN:-1}" = 1 ]; then
   section "ASan+UBSan suite"
-  # Everything except the netns test, which already ran above against the release binary.
-  (cd build-asan && ctest --output-on-failure -j "$jobs" --timeout 600 -LE netns)
+  # Everything except the netns and deploy checks, which ran above against the release binary.
+  (cd build-asan && ctest --output-on-failure -j "$jobs" --timeout 600 -LE 'netns|deploy')
 fi
 
 if [ "${FUZZ:-1}" = 1 ]; then

@@ -123,4 +123,14 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes);
 /// Resident set size of this process in bytes (from /proc/self/statm).
 std::uint64_t current_rss_bytes();
 
+// OUTRIGGER_TEST_ASAN: set under AddressSanitizer (g++ defines __SANITIZE_ADDRESS__, clang has
+// __has_feature), whose quarantine keeps freed memory resident: RSS bounds do not apply there.
+#if defined(__SANITIZE_ADDRESS__)
+#define OUTRIGGER_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define OUTRIGGER_TEST_ASAN 1
+#endif
+#endif
+
 }  // namespace outrigger::test

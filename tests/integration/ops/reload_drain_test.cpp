@@ -70,10 +70,15 @@ struct control_thread {
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work{
         boost::asio::make_work_guard(ioc)};
     std::thread t{[this] { ioc.run(); }};
+    // Unwatched once the thread stopped and before `ioc` goes (the watcher's timer is ioc's).
+    proxy::control_plane* watched = nullptr;
     ~control_thread() {
         work.reset();
         ioc.stop();
         t.join();
+        if (watched != nullptr) {
+            watched->unwatch();
+        }
     }
 };
 
@@ -99,6 +104,7 @@ TEST_CASE("ops: reload under load - 100 weight rewrites, no failed request, fina
     auto ctl = std::make_unique<control_thread>();
     std::string err;
     REQUIRE(cp.watch(ctl->ioc, std::chrono::milliseconds(200), err));
+    ctl->watched = &cp;
 
     std::atomic<bool> stop{false};
     std::atomic<int> ok{0};
