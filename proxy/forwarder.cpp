@@ -222,34 +222,40 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
     strip_hop_by_hop(res);
     const bool bodyless = c.head_request || c.status == 204 || c.status == 304;
     bool keep = c.client_keep_alive;
+    // Transfer-Encoding is parsed once here (Beast's chunked() re-parses its token list).
+    bool chunked = res.count(http::field::transfer_encoding) > 0 && res.chunked();
     if (bodyless) {
         // No body follows: never let the serializer emit a last-chunk.
-        if (res.chunked()) {
+        if (chunked) {
             res.chunked(false);
+            chunked = false;
         }
-    } else if (res.count(http::field::content_length) == 0 && !res.chunked()) {
+    } else if (!chunked && res.count(http::field::content_length) == 0) {
         // Close-delimited upstream body: re-frame as chunked for HTTP/1.1 clients.
         if (c.client_version >= 11) {
             res.chunked(true);
+            chunked = true;
         } else {
             keep = false;
         }
     }
-    if (c.client_version < 11 && res.chunked()) {
+    if (c.client_version < 11 && chunked) {
         res.chunked(false);  // HTTP/1.0 cannot chunk: send raw, delimit by close
+        chunked = false;
         keep = false;
     }
     res.version(11);
-    res.keep_alive(keep);
-    if (keep && c.client_version < 11) {
-        res.set(http::field::connection, "keep-alive");
-    }
+    // Connection went with the hop-by-hop headers, and HTTP/1.1 keeps alive by default: only a
+    // close, or keep-alive for an HTTP/1.0 client, needs saying.
     if (!keep) {
+        res.set(http::field::connection, "close");
         c.close_after = true;
+    } else if (c.client_version < 11) {
+        res.set(http::field::connection, "keep-alive");
     }
 
     const std::size_t cap = c.chunk.size();
-    if (!res.chunked()) {
+    if (!chunked) {
         // Content-Length, bodyless or close-delimited: the body goes out as it comes in, so the
         // head is serialised once (http_wire.hpp) and sent with the first body bytes, and each
         // piece is first tried without suspending. Chunked re-framing takes Beast's serializer.
