@@ -177,11 +177,19 @@ bool parse_duration(const std::string& v, std::chrono::milliseconds& out) {
 /// The control thread: signals, file watching and the drain sequence, until the process should
 /// exit. SIGHUP reloads, SIGUSR1 reopens the access log, SIGTERM drains (a second one stops at
 /// once), SIGINT stops at once.
-void run_control_loop(proxy::server& srv, proxy::control_plane& cp, bool watch,
-                      std::chrono::milliseconds drain_time) {
+/// The control thread's io_context and signal handlers. Made before the server starts, so a
+/// signal that arrives as soon as the proxy is ready (listening lines printed, /ready 200) is
+/// queued by the signal_set instead of killing the process with the default action.
+struct control_context {
     net::io_context ioc{1};
-    net::signal_set signals(ioc, SIGINT, SIGTERM, SIGHUP);
-    signals.add(SIGUSR1);
+    net::signal_set signals{ioc, SIGINT, SIGTERM, SIGHUP};
+    control_context() { signals.add(SIGUSR1); }
+};
+
+void run_control_loop(control_context& ctl, proxy::server& srv, proxy::control_plane& cp,
+                      bool watch, std::chrono::milliseconds drain_time) {
+    net::io_context& ioc = ctl.ioc;
+    net::signal_set& signals = ctl.signals;
     bool draining = false;
     std::function<void()> wait_signal;
     wait_signal = [&] {
@@ -415,6 +423,7 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         print_diagnostics(err, diags, in.files);  // warnings only
     }
 
+    control_context ctl;  // first: signals are handled from here on (see control_context)
     proxy::server srv(cfg, snap);
     if (!srv.start()) {
         err << "outrigger run: " << srv.error() << '\n';
@@ -451,7 +460,7 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         out << "outrigger: admin listening on 127.0.0.1:" << admin->port() << '\n';
     }
     out << std::flush;
-    run_control_loop(srv, cp, watch, drain_time);
+    run_control_loop(ctl, srv, cp, watch, drain_time);
     if (admin) {
         admin->stop();
     }
