@@ -87,7 +87,9 @@ control_plane::~control_plane() = default;
 control_plane::reload_result control_plane::reload() {
     std::lock_guard<std::mutex> lk(mu_);
     std::vector<std::string> files;
-    const std::uint64_t h = hash_inputs(lo_.paths, files);
+    // Hashing reads and mixes every byte of the mesh (9 MB for 10,000 services, ~10 ms of CPU):
+    // on the background thread too (see the compile below).
+    const std::uint64_t h = srv_.background().run([&] { return hash_inputs(lo_.paths, files); });
     reload_result r;
     if (h == hash_) {
         srv_.stats().config_reload_skipped.fetch_add(1);

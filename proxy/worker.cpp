@@ -166,13 +166,18 @@ void worker::publish(std::shared_ptr<const routing::snapshot> snap,
         }
         // The replaced objects go to the reclaimer: dropping the last reference to a large
         // snapshot here would stall this worker's requests for the whole destruction.
-        release(std::exchange(snap_, std::move(s)));
-        release(std::exchange(ops_, std::move(o)));
-        release(std::exchange(tls_, std::move(t)));
+        replace(snap_, std::move(s));
+        replace(ops_, std::move(o));
+        replace(tls_, std::move(t));
     });
 }
 
-void worker::release(std::shared_ptr<const void> old) {
+template <class T>
+void worker::replace(std::shared_ptr<const T>& slot, std::shared_ptr<const T> next) {
+    if (slot == next) {
+        return;  // same object (e.g. the start-up TLS publish): nothing to hand over
+    }
+    std::shared_ptr<const T> old = std::exchange(slot, std::move(next));
     if (reclaimer_ != nullptr) {
         reclaimer_->retire(std::move(old));
     }
@@ -226,9 +231,9 @@ void worker::publish_tls(std::shared_ptr<const tls_contexts> tls) {
     // Captures the worker, which outlives its io_context's handlers (see ~worker).
     net::post(*ioc_, [this, t = std::move(tls)]() mutable {
         if (t) {
-            release(std::exchange(snap_, t->snapshot()));
+            replace(snap_, t->snapshot());
         }
-        release(std::exchange(tls_, std::move(t)));
+        replace(tls_, std::move(t));
     });
 }
 

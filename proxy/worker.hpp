@@ -120,8 +120,10 @@ public:
 
 private:
     void start_sweeper();
-    /// Hands a replaced object to the reclaimer (worker thread), or drops it here without one.
-    void release(std::shared_ptr<const void> old);
+    /// Stores `next` in `slot` and hands the replaced object to the reclaimer (worker thread),
+    /// or drops it here without one. Nothing happens when both are the same object.
+    template <class T>
+    void replace(std::shared_ptr<const T>& slot, std::shared_ptr<const T> next);
 
     unsigned index_;
     const server_config& cfg_;
