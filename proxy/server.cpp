@@ -250,6 +250,7 @@ bool server::start() {
         health_->subscribe([raw](health_checker::view_ptr v) { raw->publish_health(std::move(v)); });
         raw->set_pool_limits(limits_.get());
         raw->set_connection_limit(conn_limit_.get());
+        raw->set_reclaimer(background_.get());
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_) {

@@ -18,6 +18,7 @@
 #include "proxy/config.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/app_pool_limits.hpp"
+#include "proxy/background_executor.hpp"
 #include "proxy/config.hpp"
 #include "proxy/health_checker.hpp"
 #include "proxy/resilience_counters.hpp"
@@ -55,6 +56,8 @@ public:
     /// Number of snapshots published since start (the first one is 1).
     [[nodiscard]] std::uint64_t generation() const { return generation_.load(); }
     [[nodiscard]] metrics& stats() { return *metrics_; }
+    /// The low-priority thread that compiles reloads and releases replaced snapshots.
+    [[nodiscard]] background_executor& background() { return *background_; }
     [[nodiscard]] access_log* log() { return log_.get(); }
     /// /ready: listeners up, snapshot loaded, not draining, health check not failed.
     [[nodiscard]] bool ready() const;
@@ -95,6 +98,8 @@ private:
     std::atomic<bool> running_{false};
     std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
     std::unique_ptr<app_pool_limits> limits_;
+    // Before workers_: destroyed after them, since their publish handlers retire into it.
+    std::unique_ptr<background_executor> background_ = std::make_unique<background_executor>();
     std::unique_ptr<connection_limit> conn_limit_;  // --max-connections, shared by the workers
     std::unique_ptr<health_checker> health_;
     resilience_counters totals_;

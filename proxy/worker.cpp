@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <random>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -163,10 +164,23 @@ void worker::publish(std::shared_ptr<const routing::snapshot> snap,
             // (connections in use finish their request and go back, or are swept when idle).
             pool_.clear();
         }
-        snap_ = std::move(s);
-        ops_ = std::move(o);
-        tls_ = std::move(t);
+        // The replaced objects go to the reclaimer: dropping the last reference to a large
+        // snapshot here would stall this worker's requests for the whole destruction.
+        replace(snap_, std::move(s));
+        replace(ops_, std::move(o));
+        replace(tls_, std::move(t));
     });
+}
+
+template <class T>
+void worker::replace(std::shared_ptr<const T>& slot, std::shared_ptr<const T> next) {
+    if (slot == next) {
+        return;  // same object (e.g. the start-up TLS publish): nothing to hand over
+    }
+    std::shared_ptr<const T> old = std::exchange(slot, std::move(next));
+    if (reclaimer_ != nullptr) {
+        reclaimer_->retire(std::move(old));
+    }
 }
 
 void worker::close_listeners() {
@@ -217,9 +231,9 @@ void worker::publish_tls(std::shared_ptr<const tls_contexts> tls) {
     // Captures the worker, which outlives its io_context's handlers (see ~worker).
     net::post(*ioc_, [this, t = std::move(tls)]() mutable {
         if (t) {
-            snap_ = t->snapshot();
+            replace(snap_, t->snapshot());
         }
-        tls_ = std::move(t);
+        replace(tls_, std::move(t));
     });
 }
 

@@ -23,6 +23,7 @@
 #include "proxy/config.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/app_pool_limits.hpp"
+#include "proxy/background_executor.hpp"
 #include "proxy/connection_limit.hpp"
 #include "proxy/endpoint_registry.hpp"
 #include "proxy/health_view.hpp"
@@ -89,6 +90,9 @@ public:
     /// `--max-connections`: the process-wide counter (owned by the server; before `start`).
     void set_connection_limit(connection_limit* l) { conn_limit_ = l; }
     [[nodiscard]] connection_limit* conn_limit() const { return conn_limit_; }
+    /// Where replaced snapshots, ops states and TLS contexts are released (owned by the server;
+    /// set before `start`). Null (unit tests): they are released on the worker thread.
+    void set_reclaimer(background_executor* b) { reclaimer_ = b; }
 
     // Worker-thread accessors for sessions.
     [[nodiscard]] boost::asio::io_context& ioc() { return *ioc_; }
@@ -116,6 +120,10 @@ public:
 
 private:
     void start_sweeper();
+    /// Stores `next` in `slot` and hands the replaced object to the reclaimer (worker thread),
+    /// or drops it here without one. Nothing happens when both are the same object.
+    template <class T>
+    void replace(std::shared_ptr<const T>& slot, std::shared_ptr<const T> next);
 
     unsigned index_;
     const server_config& cfg_;
@@ -132,6 +140,7 @@ private:
     std::shared_ptr<const health_view> health_;
     const app_pool_limits* limits_ = nullptr;
     connection_limit* conn_limit_ = nullptr;
+    background_executor* reclaimer_ = nullptr;
     resilience_counters counters_;
     std::optional<boost::asio::ip::tcp::acceptor> egress_;
     std::optional<boost::asio::ip::tcp::acceptor> ingress_;

@@ -163,6 +163,49 @@ TEST_CASE("ops: reload under load - 100 weight rewrites, no failed request, fina
     fs::remove_all(dir);
 }
 
+TEST_CASE("ops: a replaced snapshot is destroyed on the background thread, not on a worker", "[integration][ops][reload]") {
+    // Destroying a large snapshot (10,000 services) takes milliseconds: on a worker that is a
+    // pause of every request it serves (bench/reload_pause.sh). The probe reports the thread
+    // that drops the last reference. Two workers: each retires its own reference (and the TLS
+    // contexts that pin the snapshot too), which must not keep the snapshot alive for ever.
+    test_upstream v1([](const http::request<http::string_body>&, upstream_reply& r) { r.res.body() = "v1"; });
+    test_upstream v2([](const http::request<http::string_body>&, upstream_reply& r) { r.res.body() = "v2"; });
+    proxy_options o;
+    o.node = "web";
+    o.workers = 2;
+    o.connect_to = {connect_to("checkout-v1.test.local", 8080, v1.port()),
+                    connect_to("checkout-v2.test.local", 8080, v2.port())};
+    struct probe {
+        std::shared_ptr<const routing::snapshot> snap;
+        std::promise<std::thread::id>* destroyed;
+        ~probe() {
+            snap.reset();
+            destroyed->set_value(std::this_thread::get_id());
+        }
+    };
+    // Declared before the proxy: it must outlive the probe even when a REQUIRE below fails.
+    std::promise<std::thread::id> destroyed;
+    auto destroyed_on = destroyed.get_future();
+    proxy_under_test px(canary_weights(90, 10), o);
+    std::string err;
+    {
+        std::shared_ptr<probe> p(new probe{compile_mesh(canary_weights(80, 20), o), &destroyed});
+        const std::shared_ptr<const routing::snapshot> s(p, p->snap.get());
+        REQUIRE(px.server().publish(s, err));
+    }
+    {
+        // Every worker pins the probe snapshot for a request (one connection per worker is not
+        // guaranteed, so a few connections).
+        for (int i = 0; i < 4; ++i) {
+            http_client c(px.egress_port());
+            CHECK(c.get("/", "checkout.shop.svc.cluster.local:8080").status == 200);
+        }
+    }
+    REQUIRE(px.server().publish(compile_mesh(canary_weights(90, 10), o), err));
+    REQUIRE(destroyed_on.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+    CHECK(destroyed_on.get() == px.server().background().thread_id());
+}
+
 TEST_CASE("ops: a failed reload keeps the old snapshot and counts config_reload_failed", "[integration][ops][reload]") {
     test_upstream v1([](const http::request<http::string_body>&, upstream_reply& r) { r.res.body() = "v1"; });
     test_upstream v2([](const http::request<http::string_body>&, upstream_reply& r) { r.res.body() = "v2"; });
