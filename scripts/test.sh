@@ -50,7 +50,7 @@ if [ "${TSAN:-1}" = 1 ]; then
     -DOUTRIGGER_SANITIZE=thread -DOUTRIGGER_BENCH=OFF >/dev/null
   # shellcheck disable=SC2086
   cmake --build build-tsan -j "$jobs" --target outrigger $TSAN_SUITES
-  (cd build-tsan && ctest --output-on-failure -j "$jobs" --timeout 600 -E '_NOT_BUILT$' -LE 'netns|deploy')
+  (cd build-tsan && ctest --output-on-failure -j "$jobs" --timeout 600 -E '_NOT_BUILT' -LE 'netns|deploy')
 fi
 
 section "done"
