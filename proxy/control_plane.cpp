@@ -110,14 +110,21 @@ control_plane::reload_result control_plane::reload() {
     routing::diagnostics diags;
     // Load + compile (about 1 s of CPU for 10,000 services) runs on the server's low-priority
     // background thread, whoever asked: on the admin or control thread it would time-slice with
-    // the workers when the process is confined to few CPUs. Publishing stays on this thread: it
-    // takes locks the workers also take (metrics registry, io_context queues), which a
-    // low-priority holder could keep for long (docs/decisions.md "Reload pause").
+    // the workers when the process is confined to few CPUs. Only the swap itself (posting to the
+    // workers) stays on this thread (docs/decisions.md "Reload pause").
     auto snap = srv_.background().run([&] { return routing::load_and_compile(lo_, in, diags); });
     diags.sort_and_dedupe(in.files);
     const auto t1 = clock::now();
     std::string publish_err;
-    if (snap && !srv_.publish(snap, publish_err)) {
+    // The counter slots of every member (the costly half of publishing) are made on the
+    // background thread too; the registry's lock is taken per slot, never for the whole mesh.
+    std::shared_ptr<const worker::ops_state> ops;
+    if (snap) {
+        ops = srv_.background().run([&] { return srv_.prepare_ops(*snap, publish_err); });
+    }
+    if (snap && ops) {
+        srv_.publish_prepared(snap, std::move(ops));
+    } else if (snap) {
         snap = nullptr;
         routing::config_error e;
         e.loc.file = routing::no_file;

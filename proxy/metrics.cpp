@@ -162,36 +162,32 @@ std::uint32_t metrics::endpoint_slot(std::uint32_t cluster, const std::string& e
 }
 
 std::shared_ptr<const stats_map> metrics::map_for(const routing::snapshot& snap) {
+    // The lock is taken per slot, never for the whole mesh (~14 ms at 10,000 services): a worker
+    // that needs a new endpoint slot meanwhile waits for one slot at most.
     auto m = std::make_shared<stats_map>();
-    std::lock_guard<std::mutex> lk(mu_);
-    m->listener_egress = slot_locked(stat_family::listener, {{"listener", "egress"}}, UINT32_MAX);
-    m->listener_ingress = slot_locked(stat_family::listener, {{"listener", "ingress"}}, UINT32_MAX);
+    m->listener_egress = slot(stat_family::listener, {{"listener", "egress"}});
+    m->listener_ingress = slot(stat_family::listener, {{"listener", "ingress"}});
     for (const auto& s : snap.services) {
-        m->services.push_back(slot_locked(stat_family::vhost, {{"virtual_service", s.name}}, UINT32_MAX));
+        m->services.push_back(slot(stat_family::vhost, {{"virtual_service", s.name}}));
     }
     for (const auto& r : snap.routes) {
-        m->routes.push_back(slot_locked(stat_family::route,
-                                        {{"virtual_router", r.router_name}, {"route", r.name}},
-                                        UINT32_MAX));
+        m->routes.push_back(slot(stat_family::route,
+                                 {{"virtual_router", r.router_name}, {"route", r.name}}));
     }
     for (const auto& t : snap.targets) {
-        m->targets.push_back(slot_locked(stat_family::cluster,
-                                         {{"envoy_cluster_name", t.cluster_name},
-                                          {"virtual_node", t.node_name}},
-                                         UINT32_MAX));
+        m->targets.push_back(slot(stat_family::cluster, {{"envoy_cluster_name", t.cluster_name},
+                                                         {"virtual_node", t.node_name}}));
     }
     const std::string node = snap.node_name.value_or("");
     for (const auto& l : snap.ingress) {
-        m->ingress.push_back(slot_locked(
+        m->ingress.push_back(slot(
             stat_family::cluster,
             {{"envoy_cluster_name", fmt::format("cds_ingress_{}_{}_{}_{}", snap.mesh_name,
                                                 snap.node_aws_name, routing::to_string(l.proto), l.port)},
-             {"virtual_node", node}},
-            UINT32_MAX));
+             {"virtual_node", node}}));
     }
-    m->passthrough = slot_locked(stat_family::cluster,
-                                 {{"envoy_cluster_name", "egress_passthrough"}, {"virtual_node", ""}},
-                                 UINT32_MAX);
+    m->passthrough =
+        slot(stat_family::cluster, {{"envoy_cluster_name", "egress_passthrough"}, {"virtual_node", ""}});
     return m;
 }
 

@@ -102,6 +102,12 @@ bool server::publish(std::shared_ptr<const routing::snapshot> snap, std::string&
         }
         return false;
     }
+    publish_prepared(std::move(snap), std::move(ops));
+    return true;
+}
+
+void server::publish_prepared(std::shared_ptr<const routing::snapshot> snap,
+                              std::shared_ptr<const worker::ops_state> ops) {
     {
         std::lock_guard<std::mutex> lk(ops_mu_);
         ops_snap_ = snap;
@@ -109,7 +115,6 @@ bool server::publish(std::shared_ptr<const routing::snapshot> snap, std::string&
         ++generation_;
     }
     store_.publish(std::move(snap));
-    return true;
 }
 
 bool server::ready() const {
