@@ -21,19 +21,11 @@ MESH=${MESH:-$ROOT/examples/canary/mesh.yaml}
 HOST_HEADER=my-interview-service.my-app:8080
 V1_HOST=my-interview-service-v1.my-app.svc.cluster.local:8080
 V2_HOST=my-interview-service-v2.my-app.svc.cluster.local:8080
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 case $TOOL in
-  callgrind) command -v valgrind >/dev/null || need+=(valgrind) ;;
-  perf) command -v perf >/dev/null || need+=(linux-perf) ;;
+  callgrind) need_peers wrk:wrk nginx:nginx valgrind:valgrind ;;
+  perf) need_peers wrk:wrk nginx:nginx perf:linux-perf ;;
   *) die "TOOL must be callgrind or perf" ;;
 esac
-if [ ${#need[@]} -gt 0 ]; then
-  [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
-PATH=$PATH:/usr/sbin
 [ -x "$OUTRIGGER" ] || (cd "$ROOT" && BUILD_DIR=build-bench bash scripts/build.sh >&2)
 RUN=$(mktemp -d /tmp/outrigger-profile.XXXXXX)
 mkdir -p "$RUN/tmp"

@@ -48,24 +48,7 @@ RANDOM=$SEED
 
 # ---------------------------------------------------------------------------------------------
 # 1. Peers (wrk, nginx, curl) from Debian; benchmark peers only. No service may start on install.
-need_pkgs=()
-command -v wrk >/dev/null 2>&1 || need_pkgs+=(wrk)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx)
-command -v curl >/dev/null 2>&1 || need_pkgs+=(curl)
-command -v taskset >/dev/null 2>&1 || need_pkgs+=(util-linux)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
-    $SUDO chmod +x /usr/sbin/policy-rc.d
-  fi
-  rc=0; /usr/sbin/policy-rc.d >/dev/null 2>&1 || rc=$?
-  [ "$rc" -eq 101 ] || die "/usr/sbin/policy-rc.d answers $rc, not 101: installing ${need_pkgs[*]} could start system services; fix it first"
-  log "installing benchmark peers from Debian: ${need_pkgs[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-fi
-PATH=$PATH:/usr/sbin:/sbin
+need_peers wrk:wrk nginx:nginx curl:curl taskset:util-linux
 NGINX=$(command -v nginx)
 
 # Binary: OUTRIGGER, else build-bench/ or build/ (RelWithDebInfo), else build build-bench/.

@@ -126,3 +126,26 @@ render() {
   sed "${args[@]}" "$tpl" >"$out"
   if grep -q '@[A-Z0-9_]*@' "$out"; then die "unrendered placeholder in $out: $(grep -o '@[A-Z0-9_]*@' "$out" | awk 'NR == 1')"; fi
 }
+
+# need_peers CMD:PACKAGE...: installs from Debian the packages whose command is missing (looked
+# up with /usr/sbin and /sbin on PATH). Benchmark peers only, never runtime dependencies; no
+# package may start a system service: /usr/sbin/policy-rc.d must answer 101 (made if absent).
+need_peers() {
+  PATH=$PATH:/usr/sbin:/sbin
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  local SUDO="" rc=0
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+  fi
+  /usr/sbin/policy-rc.d >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 101 ] || die "/usr/sbin/policy-rc.d answers $rc, not 101: installing ${missing[*]} could start system services; fix it first"
+  log "installing benchmark peers from Debian: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
