@@ -13,6 +13,11 @@ if ! command -v clang++ >/dev/null || ! compgen -G "/usr/lib/llvm-*/lib/clang/*/
 fi
 BUILD_DIR=${BUILD_DIR:-build-asan}
 # -O1 with line tables only: the build is the long pole of CI on 2 cores; asserts stay on.
+# CMake reads CXX on a first configure only: a build dir configured earlier with another
+# compiler (g++ ASan builds of older checkouts) starts over.
+if [ -f "$BUILD_DIR/CMakeCache.txt" ] && ! grep -q '^CMAKE_CXX_COMPILER:.*clang++' "$BUILD_DIR/CMakeCache.txt"; then
+  rm -rf "$BUILD_DIR/CMakeCache.txt" "$BUILD_DIR/CMakeFiles"
+fi
 CXX=clang++ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" \
   -DOUTRIGGER_SANITIZE=address,undefined -DOUTRIGGER_FUZZ=ON -DOUTRIGGER_BENCH=OFF >/dev/null
