@@ -1,6 +1,7 @@
 #include "proxy/downstream_session.hpp"
 
 #include <array>
+#include <charconv>
 #include <span>
 #include <iterator>
 #include <memory>
@@ -15,9 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <fmt/format.h>
@@ -30,6 +29,7 @@
 #include "proxy/worker.hpp"
 #include "proxy/flex_stream.hpp"
 #include "proxy/forwarder.hpp"
+#include "proxy/http_head.hpp"
 #include "proxy/http_util.hpp"
 #include "proxy/http_wire.hpp"
 #include "proxy/local_reply.hpp"
@@ -60,7 +60,9 @@ struct session_state {
     flex_stream down;
     beast::flat_buffer buf;
     std::string tls_key;  // TLS identity the connection was accepted with ("" = plaintext)
-    std::optional<http::request_parser<http::buffer_body>> parser;
+    message_head req_head;   // the request being handled (storage reused across requests)
+    message_head resp_head;  // its upstream response head
+    std::optional<request_head_parser> parser;
     std::vector<char> replay;
     std::vector<char> chunk;
     std::string head;
@@ -76,7 +78,7 @@ struct session_state {
     std::optional<tcp::endpoint> orig_dst;
     std::string orig_host;  // orig_dst's address as text, the passthrough "host"
     std::string remote;            // "addr:port" of the client, for the access log
-    http::fields resp_headers;     // upstream response head, when the log format reads it
+    message_head resp_headers;     // upstream response head, when the log format reads it
     std::string upstream_host_buf;
     fmt::memory_buffer line;       // access-log line, reused
 };
@@ -92,55 +94,47 @@ std::string& assign_fmt(std::string& out, fmt::format_string<Args...> f, Args&&.
     return out;
 }
 
-std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
-
 /// Request headers for %REQ(...)%: the (rewritten) request head plus pseudo-headers.
 class request_headers final : public header_source {
 public:
-    explicit request_headers(const http::request_parser<http::buffer_body>& p) : req_(p.get()) {}
+    explicit request_headers(const message_head& h) : req_(h) {}
     [[nodiscard]] std::optional<std::string_view> find(std::string_view name) const override {
         if (!name.empty() && name.front() == ':') {
             // Empty when the head was refused before these were parsed: logged as "-".
             if (name == ":method") {
-                return non_empty(sv(req_.method_string()));
+                return non_empty(req_.method_string());
             }
             if (name == ":path") {
-                return non_empty(sv(req_.target()));
+                return non_empty(req_.target());
             }
             if (name == ":authority") {
-                const auto it = req_.find(http::field::host);
-                return it == req_.end() ? std::nullopt : std::optional<std::string_view>(sv(it->value()));
+                return req_.find(http::field::host);
             }
             if (name == ":scheme") {
                 return std::string_view("http");
             }
             return std::nullopt;
         }
-        const auto it = req_.find(beast::string_view(name.data(), name.size()));
-        if (it == req_.end()) {
-            return std::nullopt;
-        }
-        return sv(it->value());
+        return req_.find(name);
     }
 
 private:
     static std::optional<std::string_view> non_empty(std::string_view v) {
         return v.empty() ? std::nullopt : std::optional<std::string_view>(v);
     }
-    const http::request<http::buffer_body>& req_;
+    const message_head& req_;
 };
 
 /// Response headers for %RESP(...)%; x-envoy-upstream-service-time is synthesised from the
 /// time to the upstream's response head, as Envoy sets it.
 class response_headers final : public header_source {
 public:
-    response_headers(const http::fields* f, std::string_view service_time)
+    response_headers(const message_head* f, std::string_view service_time)
         : f_(f), service_time_(service_time) {}
     [[nodiscard]] std::optional<std::string_view> find(std::string_view name) const override {
         if (f_ != nullptr) {
-            const auto it = f_->find(beast::string_view(name.data(), name.size()));
-            if (it != f_->end()) {
-                return sv(it->value());
+            if (auto v = f_->find(name)) {
+                return v;
             }
         }
         if (name == "x-envoy-upstream-service-time" && !service_time_.empty()) {
@@ -150,7 +144,7 @@ public:
     }
 
 private:
-    const http::fields* f_;
+    const message_head* f_;
     std::string_view service_time_;
 };
 
@@ -265,7 +259,7 @@ void write_access_log(session_state& s, const request_ctx& c, const log_format* 
     r.route_name = c.route != nullptr ? std::string_view(c.route->name) : std::string_view{};
     r.virtual_service = c.service != nullptr ? std::string_view(c.service->name) : std::string_view{};
     r.listener = s.kind == listener_kind::egress ? "egress" : "ingress";
-    const request_headers rq(*s.parser);
+    const request_headers rq(s.req_head);
     const response_headers rs(fmt_ops->wants_response_headers ? &s.resp_headers : nullptr,
                               service_time_sv);
     r.request = &rq;
@@ -298,10 +292,10 @@ net::awaitable<void> write_bare_reply(session_state& s, errc e, std::string_view
     const auto start = clock_type::now();
     const auto start_wall = std::chrono::system_clock::now();
     if (!s.parser) {
-        s.parser.emplace();  // refused before any head was read: an empty request for the log
+        s.parser.emplace(s.req_head);  // refused before any head was read: an empty request
     }
-    request_ctx c{s.w, s.down, s.buf, *s.parser, s.replay, s.chunk, s.head};
-    c.client_version = s.parser->get().version();
+    request_ctx c{s.w, s.down, s.buf, *s.parser, s.replay, s.chunk, s.head, s.resp_head};
+    c.client_version = s.req_head.version();
     c.client_keep_alive = false;
     auto res = make_local_reply(e, sentence, 0, false, c.flags);
     c.status = res.result_int();
@@ -369,9 +363,9 @@ net::awaitable<void> idle_watchdog(tcp::socket& a, tcp::socket& b, tunnel_state&
 net::awaitable<void> handle_connect(session_state& s, request_ctx& c,
                                     const routing::snapshot& snap) {
     using namespace net::experimental::awaitable_operators;
-    const auto& req = s.parser->get();
+    const auto& req = s.req_head;
     authority a;
-    if (!parse_authority(sv(req.target()), a)) {
+    if (!parse_authority(req.target(), a)) {
         co_await write_local_reply(s, c, errc::downstream_protocol_error,
                                    "malformed CONNECT target, expected host:port", 0);
         co_return;
@@ -444,14 +438,14 @@ net::awaitable<void> handle_connect(session_state& s, request_ctx& c,
 /// Rewrites the request head for the upstream: origin-form target, Host, hop-by-hop removal,
 /// x-forwarded-proto, x-request-id, HTTP/1.1.
 void prepare_upstream_head(session_state& s, bool absolute) {
-    auto& req = s.parser->get();
+    message_head& req = s.req_head;
     if (absolute) {
         req.target(s.origin_buf);
         req.set(http::field::host, s.authority_buf);
     }
     strip_hop_by_hop(req);
     req.set("x-forwarded-proto", s.down.is_tls() ? "https" : "http");
-    if (req.find("x-request-id") == req.end()) {
+    if (!req.find(std::string_view("x-request-id"))) {
         char id[36];
         s.w.rng().uuid_v4(id);
         req.set("x-request-id", std::string_view(id, sizeof(id)));
@@ -463,19 +457,19 @@ void prepare_upstream_head(session_state& s, bool absolute) {
 /// already written) when the request is answered locally.
 net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const routing::snapshot& snap,
                                      const tls_contexts* tls, bool& keep) {
-    auto& req = s.parser->get();
-    const std::string_view target = sv(req.target());
+    const message_head& req = s.req_head;
+    const std::string_view target = req.target();
     std::string_view authority_text;
     std::string_view origin;
     bool absolute = false;
     if (!target.empty() && target.front() == '/') {
         origin = target;
-        authority_text = sv(req[http::field::host]);
+        authority_text = req[http::field::host];
     } else if (split_absolute_form(target, authority_text, origin)) {
         absolute = true;
     } else if (target == "*") {
         origin = target;
-        authority_text = sv(req[http::field::host]);
+        authority_text = req[http::field::host];
     } else {
         keep = co_await write_local_reply(
             s, c, errc::downstream_protocol_error,
@@ -518,11 +512,11 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
     }
     routing::normalize_path(path, s.norm_path);
     s.headers.clear();
-    for (const auto& f : req) {
-        s.headers.push_back({sv(f.name_string()), sv(f.value())});
+    for (const auto& f : req.fields()) {
+        s.headers.push_back({req.name(f), req.value(f)});
     }
     routing::request_view view;
-    view.method = sv(req.method_string());
+    view.method = req.method_string();
     view.path = s.norm_path;
     view.query = query;
     view.host = a.host;
@@ -664,7 +658,7 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
         s, c, errc::no_route,
         assign_fmt(s.origin_buf, "no route of virtual router \"{}\" matches {} {} for virtual "
                                  "service \"{}\"",
-                   router, sv(req.method_string()), s.norm_path.substr(0, 200), host),
+                   router, req.method_string(), s.norm_path.substr(0, 200), host),
         0);
     co_return false;
 }
@@ -673,14 +667,14 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
 net::awaitable<bool> classify_ingress(session_state& s, request_ctx& c,
                                       const routing::snapshot& snap, const tls_contexts* tls,
                                       bool& keep) {
-    auto& req = s.parser->get();
+    const message_head& req = s.req_head;
     const routing::ingress_listener* l = nullptr;
     std::uint16_t port = 0;
     if (snap.ingress.size() == 1) {
         l = &snap.ingress.front();
     } else {
         authority a;
-        if (parse_authority(sv(req[http::field::host]), a) && a.port) {
+        if (parse_authority(req[http::field::host], a) && a.port) {
             port = *a.port;
             l = snap.find_ingress(port);
         }
@@ -725,7 +719,7 @@ net::awaitable<bool> classify_ingress(session_state& s, request_ctx& c,
     c.up.what = assign_fmt(s.what_buf, "the local app on port {}", l->port);
     std::string_view authority_text;
     std::string_view origin;
-    const bool absolute = split_absolute_form(sv(req.target()), authority_text, origin);
+    const bool absolute = split_absolute_form(req.target(), authority_text, origin);
     if (absolute) {
         s.authority_buf.assign(authority_text);
         s.origin_buf.clear();
@@ -742,7 +736,7 @@ net::awaitable<bool> classify_ingress(session_state& s, request_ctx& c,
 net::awaitable<bool> handle_request(session_state& s) {
     const auto start = clock_type::now();
     const auto start_wall = std::chrono::system_clock::now();
-    auto& req = s.parser->get();
+    const message_head& req = s.req_head;
     // Pin the snapshot for the whole request (STYLE §2.6).
     const std::shared_ptr<const routing::snapshot> snap = s.w.snapshot();
     // The counter slots and log format that belong to this snapshot, pinned with it.
@@ -752,10 +746,10 @@ net::awaitable<bool> handle_request(session_state& s) {
     if (tls && tls->snapshot() != snap) {
         tls.reset();
     }
-    request_ctx c{s.w, s.down, s.buf, *s.parser, s.replay, s.chunk, s.head};
+    request_ctx c{s.w, s.down, s.buf, *s.parser, s.replay, s.chunk, s.head, s.resp_head};
     c.client_version = req.version();
     // While draining, every response closes its connection (the client reconnects elsewhere).
-    c.client_keep_alive = req.keep_alive() && !s.w.draining();
+    c.client_keep_alive = s.parser->keep_alive() && !s.w.draining();
     if (ops && ops->format && ops->format->wants_response_headers && s.w.log() != nullptr) {
         s.resp_headers.clear();
         c.response_headers = &s.resp_headers;
@@ -769,7 +763,7 @@ net::awaitable<bool> handle_request(session_state& s) {
         stat_slot::inc(listener_slot->rq_active);
     }
     c.head_request = req.method() == http::verb::head;
-    c.expect_continue = iequals_ascii(sv(req[http::field::expect]), "100-continue");
+    c.expect_continue = iequals_ascii(req[http::field::expect], "100-continue");
 
     bool keep = false;
     if (!snap) {
@@ -939,7 +933,7 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
         }
     }
     for (;;) {
-        s.parser.emplace();
+        s.parser.emplace(s.req_head);
         s.parser->header_limit(static_cast<std::uint32_t>(cfg.header_limit));
         // Bodies are streamed, never held whole; --max-request-body bounds them (413).
         if (cfg.max_request_body > 0) {
@@ -1011,8 +1005,8 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
             }
             break;  // socket errors: the peer is gone
         }
-        const auto& req = s.parser->get();
-        const auto header_count = static_cast<std::size_t>(std::distance(req.begin(), req.end()));
+        const message_head& req = s.req_head;
+        const std::size_t header_count = req.size();
         if (header_count > cfg.max_headers) {
             co_await write_bare_reply(s, errc::header_too_large,
                                       fmt::format("request has {} headers, more than the limit of {}",
@@ -1026,18 +1020,18 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
                                       "Transfer-Encoding");
             break;
         }
-        if (has_te && !is_chunked_final(sv(req[http::field::transfer_encoding]))) {
+        if (has_te && !is_chunked_final(req[http::field::transfer_encoding])) {
             co_await write_bare_reply(s, errc::downstream_protocol_error,
                                       "malformed request: Transfer-Encoding does not end in chunked");
             break;
         }
-        if (has_te && !is_chunked_only(sv(req[http::field::transfer_encoding]))) {
+        if (has_te && !is_chunked_only(req[http::field::transfer_encoding])) {
             // RFC 9112 §6.1: a coding the proxy does not implement → 501 (never passed on: the
             // upstream might frame the body differently).
             co_await write_bare_reply(
                 s, errc::unsupported,
                 fmt::format("transfer coding \"{}\" is not supported: only chunked is",
-                            sv(req[http::field::transfer_encoding]).substr(0, 100)));
+                            req[http::field::transfer_encoding].substr(0, 100)));
             break;
         }
         if (req.count(http::field::host) > 1) {
@@ -1048,10 +1042,13 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
         }
         if (!has_te && s.parser->content_length() &&
             (req.count(http::field::content_length) > 1 ||
-             sv(req[http::field::content_length]).find(',') != std::string_view::npos)) {
+             req[http::field::content_length].find(',') != std::string_view::npos)) {
             // Identical duplicates (Beast rejects differing ones) are one value (RFC 9112 §6.3):
             // the upstream sees a single Content-Length.
-            s.parser->get().content_length(*s.parser->content_length());
+            char len[24];
+            const auto r = std::to_chars(len, len + sizeof(len), *s.parser->content_length());
+            s.req_head.set(http::field::content_length,
+                           std::string_view(len, static_cast<std::size_t>(r.ptr - len)));
         }
         if (!co_await handle_request(s)) {
             break;

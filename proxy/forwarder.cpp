@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <utility>
 #include <span>
 #include <memory>
 #include <optional>
@@ -14,11 +16,11 @@
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <fmt/format.h>
 
 #include "proxy/endpoint_select.hpp"
+#include "proxy/http_head.hpp"
 #include "proxy/http_util.hpp"
 #include "proxy/http_wire.hpp"
 #include "proxy/log.hpp"
@@ -26,6 +28,13 @@
 #include "proxy/upstream_pool.hpp"
 #include "proxy/worker.hpp"
 #include "tls/session_cache.hpp"
+
+// g++ 12 reports Asio's awaitable frame allocation (operator new on the frame, the class's
+// sized operator delete) as mismatched once a small coroutine such as send_all is inlined into
+// its caller: a false positive (the pair is Asio's own, matched in awaitable_frame_base).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 
 namespace outrigger::proxy {
 
@@ -85,18 +94,16 @@ net::awaitable<std::string> handshake_upstream(request_ctx& c, upstream_connecti
 net::awaitable<boost::system::error_code> read_request_body(request_ctx& c, char* data,
                                                             std::size_t cap, std::size_t& got,
                                                             bool some) {
-    auto& body = c.parser.get().body();
     got = 0;
     while (!c.parser.is_done() && got < cap) {
-        body.data = data + got;
-        body.size = cap - got;
+        c.parser.body_window(data + got, cap - got);
         if (c.down_buf.size() > 0) {
             // Body bytes that came with the head (or an earlier read): no I/O needed.
             const std::size_t before = got;
             if (const auto pec = parse_buffered(c.parser, c.down_buf)) {
                 co_return pec;
             }
-            got = cap - body.size;
+            got = cap - c.parser.body_left();
             if (got > before || c.parser.is_done()) {
                 if (some) {
                     break;
@@ -106,7 +113,7 @@ net::awaitable<boost::system::error_code> read_request_body(request_ctx& c, char
         }
         c.down.expires_after(c.w.config().downstream_idle);
         auto [ec, n] = co_await http::async_read_some(c.down, c.down_buf, c.parser, tok);
-        got = cap - body.size;
+        got = cap - c.parser.body_left();
         if (ec == http::error::need_buffer) {
             ec = {};
         }
@@ -120,12 +127,41 @@ net::awaitable<boost::system::error_code> read_request_body(request_ctx& c, char
     co_return boost::system::error_code{};
 }
 
-/// Points the body of a buffer_body message at `n` bytes of `data` (null when empty).
-template <class Body>
-void set_body(Body& b, char* data, std::size_t n, bool more) {
-    b.data = n == 0 ? nullptr : data;
-    b.size = n;
-    b.more = more;
+/// Sends `bufs` (a gather list; empty entries are skipped): one non-blocking try first
+/// (http_wire.hpp), then the asynchronous write for the rest, bounded by `deadline`.
+template <std::size_t N>
+net::awaitable<std::pair<boost::system::error_code, std::size_t>> send_all(
+    flex_stream& s, const std::array<net::const_buffer, N>& bufs, clock_type::time_point deadline) {
+    std::size_t total = 0;
+    for (const auto& b : bufs) {
+        total += b.size();
+    }
+    const std::size_t now_sent = try_write_now(s, bufs);
+    if (now_sent == total) {
+        co_return std::pair{boost::system::error_code{}, now_sent};
+    }
+    beast::buffers_suffix<std::array<net::const_buffer, N>> rest(bufs);
+    rest.consume(now_sent);
+    set_deadline(s, deadline);
+    auto [ec, n] = co_await net::async_write(s, rest, tok);
+    co_return std::pair{ec, now_sent + n};
+}
+
+/// [head][size line][data][CRLF][last chunk]: the head when not empty, one chunk of a chunked
+/// body when `n` > 0 (`line` holds its size line), the last chunk when `last`.
+std::array<net::const_buffer, 5> chunked_piece(std::string_view head, char (&line)[24],
+                                               const char* data, std::size_t n, bool last) {
+    std::array<net::const_buffer, 5> b{};
+    b[0] = net::buffer(head.data(), head.size());
+    if (n > 0) {
+        b[1] = net::buffer(line, chunk_size_line(n, line));
+        b[2] = net::buffer(data, n);
+        b[3] = net::buffer(chunk_end.data(), chunk_end.size());
+    }
+    if (last) {
+        b[4] = net::buffer(last_chunk.data(), last_chunk.size());
+    }
+    return b;
 }
 
 enum class write_status { ok, stale, failed, downstream_failed, body_too_large };
@@ -136,11 +172,12 @@ net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& 
                                            std::size_t buffered, bool body_complete,
                                            clock_type::time_point deadline, bool reused,
                                            bool& streamed) {
-    auto& req = c.parser.get();
-    if (body_complete && !req.chunked()) {
+    const message_head& req = c.parser.head();
+    const bool chunked = c.parser.chunked() && req.count(http::field::transfer_encoding) > 0;
+    if (body_complete && !chunked) {
         // The whole request is in hand: head and body in one gather write, tried at once
         // without suspending (http_wire.hpp); the asynchronous write sends whatever is left.
-        serialize_head(req, c.head);
+        req.serialize_request(c.head);
         std::array<net::const_buffer, 2> bufs{net::buffer(c.head),
                                               net::buffer(c.replay.data(), buffered)};
         const std::size_t total = c.head.size() + buffered;
@@ -158,17 +195,23 @@ net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& 
         }
         co_return write_status::ok;
     }
-    set_body(req.body(), c.replay.data(), buffered, !body_complete);
-    http::request_serializer<http::buffer_body> sr{req};
-    set_deadline(conn.stream, deadline);
-    auto [ec, n] = co_await http::async_write(conn.stream, sr, tok);
-    if (ec == http::error::need_buffer) {
-        ec = {};
+    // The body is larger than the replay buffer: send the head and what was buffered, then
+    // relay the rest as it arrives, framed as it came (Content-Length: raw; chunked: re-chunked
+    // piece by piece, trailers dropped).
+    req.serialize_request(c.head);
+    char line[24];
+    {
+        const auto bufs = chunked ? chunked_piece(c.head, line, c.replay.data(), buffered, body_complete)
+                                  : chunked_piece(c.head, line, nullptr, 0, false);
+        std::array<net::const_buffer, 6> all{bufs[0], bufs[1], bufs[2], bufs[3], bufs[4],
+                                             chunked ? net::const_buffer{}
+                                                     : net::buffer(c.replay.data(), buffered)};
+        auto [ec, n] = co_await send_all(conn.stream, all, deadline);
+        if (ec) {
+            co_return reused && n == 0 ? write_status::stale : write_status::failed;
+        }
     }
-    if (ec) {
-        co_return reused ? write_status::stale : write_status::failed;
-    }
-    while (!sr.is_done()) {
+    while (!c.parser.is_done()) {
         // Stream the rest of the body: read some from downstream, write it upstream.
         std::size_t got = 0;
         streamed = true;
@@ -180,17 +223,18 @@ net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& 
             co_return write_status::downstream_failed;
         }
         c.bytes_in += got;
-        set_body(req.body(), c.replay.data(), got, !c.parser.is_done());
         if (got == 0 && !c.parser.is_done()) {
             continue;
         }
         // The request timeout starts once the whole request was received (Envoy's rule), so the
         // streamed rest of a large body is bounded by the idle timeout, not by `deadline`.
-        conn.stream.expires_after(c.w.config().downstream_idle);
-        auto [wec, wn] = co_await http::async_write(conn.stream, sr, tok);
-        if (wec == http::error::need_buffer) {
-            wec = {};
-        }
+        const auto idle_deadline = clock_type::now() + c.w.config().downstream_idle;
+        const auto bufs = chunked ? chunked_piece({}, line, c.replay.data(), got, c.parser.is_done())
+                                  : chunked_piece({}, line, nullptr, 0, false);
+        std::array<net::const_buffer, 6> all{bufs[0], bufs[1], bufs[2], bufs[3], bufs[4],
+                                             chunked ? net::const_buffer{}
+                                                     : net::buffer(c.replay.data(), got)};
+        auto [wec, wn] = co_await send_all(conn.stream, all, idle_deadline);
         if (wec) {
             co_return write_status::failed;
         }
@@ -208,39 +252,36 @@ enum class relay_status { done, failed_before_downstream, failed };
 
 /// Relays the response whose head is in `p` downstream, streaming the body.
 net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection& conn,
-                                            http::response_parser<http::buffer_body>& p,
+                                            response_head_parser& p,
                                             clock_type::time_point deadline,
                                             std::chrono::milliseconds idle) {
-    auto& res = p.get();
-    c.status = res.result_int();
+    message_head& res = p.head();
+    c.status = res.status();
     if (c.response_headers != nullptr) {
-        c.response_headers->clear();
-        for (const auto& f : res) {
-            c.response_headers->insert(f.name_string(), f.value());
-        }
+        c.response_headers->assign_fields(res);
     }
     strip_hop_by_hop(res);
     const bool bodyless = c.head_request || c.status == 204 || c.status == 304;
     bool keep = c.client_keep_alive;
-    // Transfer-Encoding is parsed once here (Beast's chunked() re-parses its token list).
-    bool chunked = res.count(http::field::transfer_encoding) > 0 && res.chunked();
+    // Whether the body goes downstream chunked (the parser decodes what the upstream sent).
+    bool chunked = p.chunked() && res.count(http::field::transfer_encoding) > 0;
     if (bodyless) {
-        // No body follows: never let the serializer emit a last-chunk.
+        // No body follows: never send a last-chunk.
         if (chunked) {
-            res.chunked(false);
+            remove_chunked(res);
             chunked = false;
         }
     } else if (!chunked && res.count(http::field::content_length) == 0) {
         // Close-delimited upstream body: re-frame as chunked for HTTP/1.1 clients.
         if (c.client_version >= 11) {
-            res.chunked(true);
+            add_chunked(res);
             chunked = true;
         } else {
             keep = false;
         }
     }
     if (c.client_version < 11 && chunked) {
-        res.chunked(false);  // HTTP/1.0 cannot chunk: send raw, delimit by close
+        remove_chunked(res);  // HTTP/1.0 cannot chunk: send raw, delimit by close
         chunked = false;
         keep = false;
     }
@@ -254,132 +295,94 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
         res.set(http::field::connection, "keep-alive");
     }
 
+    // The head is serialised once and sent with the first body bytes; each piece is first read
+    // from what is already buffered and written without suspending (http_wire.hpp). A chunked
+    // body is re-chunked piece by piece (trailers are not passed on).
     const std::size_t cap = c.chunk.size();
-    if (!chunked) {
-        // Content-Length, bodyless or close-delimited: the body goes out as it comes in, so the
-        // head is serialised once (http_wire.hpp) and sent with the first body bytes, and each
-        // piece is first tried without suspending. Chunked re-framing takes Beast's serializer.
-        serialize_head(res, c.head);
-        bool head_pending = true;
-        for (;;) {
-            std::size_t got = 0;
-            if (!p.is_done()) {
-                auto& body = res.body();
-                body.data = c.chunk.data();
-                body.size = cap;
-                // Bytes already read with the head (usually the whole body) need no I/O.
-                auto pec = parse_buffered(p, conn.buffer);
-                got = cap - body.size;
-                if (!pec && got == 0 && !p.is_done() && conn.buffer.size() == 0 &&
-                    try_read_now(conn.stream, conn.buffer, 16 * 1024) > 0) {
-                    pec = parse_buffered(p, conn.buffer);
-                    got = cap - body.size;
-                }
-                if (pec) {
-                    if (!c.response_started) {
-                        co_return relay_status::failed_before_downstream;
-                    }
-                    c.close_after = true;
-                    co_return relay_status::failed;
-                }
-                if (got == 0 && !p.is_done()) {
-                    set_deadline(conn.stream, idle.count() > 0
-                                                  ? std::min(deadline, clock_type::now() + idle)
-                                                  : deadline);
-                    auto [ec, n] = co_await http::async_read_some(conn.stream, conn.buffer, p, tok);
-                    if (ec == http::error::need_buffer) {
-                        ec = {};
-                    }
-                    got = cap - body.size;
-                    if (ec) {
-                        if (!c.response_started) {
-                            co_return relay_status::failed_before_downstream;
-                        }
-                        c.close_after = true;
-                        co_return relay_status::failed;
-                    }
-                }
-            }
-            if (got > 0 || head_pending) {
-                std::array<net::const_buffer, 2> bufs{
-                    head_pending ? net::buffer(c.head) : net::const_buffer{},
-                    net::buffer(c.chunk.data(), got)};
-                const std::size_t total = (head_pending ? c.head.size() : 0) + got;
-                const std::size_t now_sent = try_write_now(c.down, bufs);
-                std::size_t wn = now_sent;
-                boost::system::error_code wec;
-                if (now_sent < total) {
-                    beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
-                    rest.consume(now_sent);
-                    c.down.expires_after(c.w.config().downstream_idle);
-                    auto [aec, an] = co_await net::async_write(c.down, rest, tok);
-                    wec = aec;
-                    wn += an;
-                }
-                c.response_started = true;
-                c.bytes_out += wn;
-                head_pending = false;
-                if (wec) {
-                    c.close_after = true;
-                    co_return relay_status::failed;
-                }
-            }
-            if (p.is_done()) {
-                co_return relay_status::done;
-            }
-        }
-    }
-
-    http::response_serializer<http::buffer_body> sr{res};
-    do {
+    res.serialize_response(c.head);
+    bool head_pending = true;
+    char line[24];
+    for (;;) {
+        std::size_t got = 0;
         if (!p.is_done()) {
-            auto& body = res.body();
-            body.data = c.chunk.data();
-            body.size = cap;
-            // Stream idle (route/listener `idle`): no upstream byte for that long ends the
-            // stream; the per-request deadline still bounds the whole response.
-            set_deadline(conn.stream, idle.count() > 0 ? std::min(deadline, clock_type::now() + idle)
-                                                       : deadline);
-            auto [ec, n] = co_await http::async_read_some(conn.stream, conn.buffer, p, tok);
-            if (ec == http::error::need_buffer) {
-                ec = {};
+            p.body_window(c.chunk.data(), cap);
+            // Bytes already read with the head (usually the whole body) need no I/O.
+            auto pec = parse_buffered(p, conn.buffer);
+            got = cap - p.body_left();
+            if (!pec && got == 0 && !p.is_done() && conn.buffer.size() == 0 &&
+                try_read_now(conn.stream, conn.buffer, 16 * 1024) > 0) {
+                pec = parse_buffered(p, conn.buffer);
+                got = cap - p.body_left();
             }
-            const std::size_t got = cap - body.size;
-            if (ec) {
+            if (pec) {
                 if (!c.response_started) {
                     co_return relay_status::failed_before_downstream;
                 }
-                // Upstream died mid-body: the client sees a truncated response and a close.
                 c.close_after = true;
                 co_return relay_status::failed;
             }
-            set_body(body, c.chunk.data(), got, !p.is_done());
             if (got == 0 && !p.is_done()) {
-                continue;
+                // Stream idle (route/listener `idle`): no upstream byte for that long ends the
+                // stream; the per-request deadline still bounds the whole response.
+                set_deadline(conn.stream, idle.count() > 0
+                                              ? std::min(deadline, clock_type::now() + idle)
+                                              : deadline);
+                auto [ec, n] = co_await http::async_read_some(conn.stream, conn.buffer, p, tok);
+                if (ec == http::error::need_buffer) {
+                    ec = {};
+                }
+                got = cap - p.body_left();
+                if (ec) {
+                    if (!c.response_started) {
+                        co_return relay_status::failed_before_downstream;
+                    }
+                    // Upstream died mid-body: the client sees a truncated response and a close.
+                    c.close_after = true;
+                    co_return relay_status::failed;
+                }
             }
-        } else {
-            set_body(res.body(), nullptr, 0, false);
         }
-        c.down.expires_after(c.w.config().downstream_idle);
-        auto [wec, wn] = co_await http::async_write(c.down, sr, tok);
-        c.response_started = true;
-        c.bytes_out += wn;
-        if (wec == http::error::need_buffer) {
-            wec = {};
+        const bool last = chunked && p.is_done();
+        if (got > 0 || head_pending || last) {
+            const std::string_view head = head_pending ? std::string_view(c.head) : std::string_view{};
+            const auto bufs = chunked ? chunked_piece(head, line, c.chunk.data(), got, last)
+                                      : std::array<net::const_buffer, 5>{
+                                            net::buffer(head.data(), head.size()),
+                                            net::buffer(c.chunk.data(), got)};
+            std::size_t total = 0;
+            for (const auto& b : bufs) {
+                total += b.size();
+            }
+            const std::size_t now_sent = try_write_now(c.down, bufs);
+            std::size_t wn = now_sent;
+            boost::system::error_code wec;
+            if (now_sent < total) {
+                beast::buffers_suffix<std::array<net::const_buffer, 5>> rest(bufs);
+                rest.consume(now_sent);
+                c.down.expires_after(c.w.config().downstream_idle);
+                auto [aec, an] = co_await net::async_write(c.down, rest, tok);
+                wec = aec;
+                wn += an;
+            }
+            c.response_started = true;
+            c.bytes_out += wn;
+            head_pending = false;
+            if (wec) {
+                c.close_after = true;
+                co_return relay_status::failed;
+            }
         }
-        if (wec) {
-            c.close_after = true;
-            co_return relay_status::failed;
+        if (p.is_done()) {
+            co_return relay_status::done;
         }
-    } while (!p.is_done() || !sr.is_done());
-    co_return relay_status::done;
+    }
 }
 
 }  // namespace
 
 net::awaitable<forward_result> forward(request_ctx& c) {
     const auto& cfg = c.w.config();
-    auto& req = c.parser.get();
+    message_head& req = c.parser.head();
     if (c.chunk.empty()) {
         c.chunk.resize(16 * 1024);
     }
@@ -420,10 +423,10 @@ net::awaitable<forward_result> forward(request_ctx& c) {
         body_complete = c.parser.is_done();
         if (body_complete) {
             // Fully buffered: re-frame with Content-Length (also when it came chunked).
-            if (req.chunked()) {
-                req.chunked(false);
-            }
-            req.content_length(buffered);
+            req.erase(http::field::transfer_encoding);
+            char len[24];
+            const auto r = std::to_chars(len, len + sizeof(len), buffered);
+            req.set(http::field::content_length, std::string_view(len, static_cast<std::size_t>(r.ptr - len)));
         }
     }
 
@@ -448,7 +451,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
     std::array<tcp::endpoint, 8> tried{};
     std::size_t tried_n = 0;
     bool stale_retry_used = false;
-    std::optional<http::response_parser<http::buffer_body>> p;
+    std::optional<response_head_parser> p;
     const auto timeout_result = [&](std::string_view where) {
         return forward_result{
             errc::upstream_timeout,
@@ -665,7 +668,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                 boost::system::error_code ec;
                 bool idle_fired = false;
                 for (;;) {
-                    p.emplace();
+                    p.emplace(c.resp_head);
                     p->header_limit(response_header_limit);
                     p->body_limit(boost::none);
                     if (c.head_request) {
@@ -684,7 +687,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                     if (ec) {
                         break;
                     }
-                    const unsigned s = p->get().result_int();
+                    const unsigned s = p->head().status();
                     if (s < 100 || s >= 200 || s == 101) {
                         break;
                     }
@@ -725,7 +728,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                     }
                 } else {
                     outcome.kind = attempt_outcome::kind_t::response;
-                    outcome.status = p->get().result_int();
+                    outcome.status = p->head().status();
                     c.upstream_first_byte = clock_type::now();
                     if (conn->stream.is_tls() && !conn->tls_session_saved && c.up.tls != nullptr) {
                         // TLS 1.3 tickets arrive after the handshake: save after the first read.
@@ -749,7 +752,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
             }
         }
         if (!retry && outcome.kind == attempt_outcome::kind_t::response) {
-            const bool upstream_keep_alive = p->get().keep_alive();
+            const bool upstream_keep_alive = p->keep_alive();
             co_await record_outcome(ep, outcome.status >= 500);
             c.flags |= bnr;
             const auto rs = co_await relay_response(c, *conn, *p, req_deadline, idle);

@@ -124,26 +124,47 @@ bool is_chunked_only(std::string_view te_value) {
     return n == 1 && chunked;
 }
 
-void strip_hop_by_hop(http::fields& f) {
-    // Headers named by Connection (copied: erasing Connection frees their text). At most a few;
-    // `close` / `keep-alive` tokens name no real header and are skipped.
-    std::array<std::string, 8> named;
+void strip_hop_by_hop(message_head& h) {
+    // Headers named by Connection: views into the head's arena, which erasing never touches.
+    // At most a few; `close` / `keep-alive` tokens name no real header and are skipped.
+    std::array<std::string_view, 8> named;
     std::size_t named_count = 0;
-    for (auto it = f.find(http::field::connection); it != f.end() &&
-                                                     it->name() == http::field::connection;
-         ++it) {
-        for (auto tok : http::token_list{it->value()}) {
-            const std::string_view t(tok.data(), tok.size());
-            if (iequals_ascii(t, "close") || iequals_ascii(t, "keep-alive") ||
-                iequals_ascii(t, "transfer-encoding") || named_count == named.size()) {
-                continue;
+    bool any = false;
+    for (const auto& f : h.fields()) {
+        switch (f.id) {
+        case http::field::connection:
+            for (auto tok : http::token_list{boost::beast::string_view(h.value(f).data(), h.value(f).size())}) {
+                const std::string_view t(tok.data(), tok.size());
+                if (iequals_ascii(t, "close") || iequals_ascii(t, "keep-alive") ||
+                    iequals_ascii(t, "transfer-encoding") || named_count == named.size()) {
+                    continue;
+                }
+                named[named_count++] = t;
             }
-            named[named_count++].assign(t);
+            any = true;
+            break;
+        case http::field::keep_alive:
+        case http::field::te:
+        case http::field::trailer:
+        case http::field::upgrade:
+        case http::field::expect:
+        case http::field::proxy_connection:
+        case http::field::proxy_authorization:
+        case http::field::proxy_authenticate:
+            any = true;
+            break;
+        default:
+            if (f.name_len >= 6 && istarts_with(h.name(f), "proxy-")) {
+                any = true;
+            }
+            break;
         }
     }
-    for (auto it = f.begin(); it != f.end();) {
-        bool drop = false;
-        switch (it->name()) {
+    if (!any) {
+        return;  // the common case: one pass, nothing to erase
+    }
+    h.erase_if([&](const message_head& m, const head_field& f) {
+        switch (f.id) {
         case http::field::connection:
         case http::field::keep_alive:
         case http::field::te:
@@ -153,28 +174,21 @@ void strip_hop_by_hop(http::fields& f) {
         case http::field::proxy_connection:
         case http::field::proxy_authorization:
         case http::field::proxy_authenticate:
-            drop = true;
+            return true;
+        default:
             break;
-        default: {
-            const std::string_view name(it->name_string().data(), it->name_string().size());
-            if (istarts_with(name, "proxy-")) {
-                drop = true;
-            } else {
-                for (std::size_t i = 0; i < named_count; ++i) {
-                    if (iequals_ascii(name, named[i])) {
-                        drop = true;
-                        break;
-                    }
-                }
+        }
+        const std::string_view name = m.name(f);
+        if (istarts_with(name, "proxy-")) {
+            return true;
+        }
+        for (std::size_t i = 0; i < named_count; ++i) {
+            if (iequals_ascii(name, named[i])) {
+                return true;
             }
         }
-        }
-        if (drop) {
-            it = f.erase(it);
-        } else {
-            ++it;
-        }
-    }
+        return false;
+    });
 }
 
 }  // namespace outrigger::proxy

@@ -8,7 +8,7 @@
 #include <optional>
 #include <string_view>
 
-#include <boost/beast/http/fields.hpp>
+#include "proxy/http_head.hpp"
 
 namespace outrigger::proxy {
 
@@ -28,7 +28,7 @@ struct authority {
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1): Connection and every header it names,
 /// Keep-Alive, TE, Trailer, Upgrade, Expect (100-continue is answered by the proxy itself) and
 /// Proxy-*. Transfer-Encoding is kept: the serializer re-frames the body with it.
-void strip_hop_by_hop(boost::beast::http::fields& f);
+void strip_hop_by_hop(message_head& h);
 
 /// True when `value` is a comma-separated list whose last coding is `chunked`.
 [[nodiscard]] bool is_chunked_final(std::string_view te_value);

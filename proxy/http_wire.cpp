@@ -2,7 +2,6 @@
 
 #include <array>
 #include <cerrno>
-#include <charconv>
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -13,61 +12,11 @@ namespace outrigger::proxy {
 
 namespace http = boost::beast::http;
 
-namespace {
-
-void append_version(std::string& out, unsigned version) {
-    out.append("HTTP/");
-    out.push_back(static_cast<char>('0' + (version / 10) % 10));
-    out.push_back('.');
-    out.push_back(static_cast<char>('0' + version % 10));
-}
-
-void append_fields(const http::fields& f, std::string& out) {
-    for (const auto& field : f) {
-        const auto name = field.name_string();
-        const auto value = field.value();
-        out.append(name.data(), name.size());
-        out.append(": ");
-        out.append(value.data(), value.size());
-        out.append("\r\n");
-    }
-    out.append("\r\n");
-}
-
-}  // namespace
-
-void serialize_head(const http::request_header<>& h, std::string& out) {
-    out.clear();
-    const auto method = h.method_string();
-    const auto target = h.target();
-    out.append(method.data(), method.size());
-    out.push_back(' ');
-    out.append(target.data(), target.size());
-    out.push_back(' ');
-    append_version(out, h.version());
-    out.append("\r\n");
-    append_fields(h, out);
-}
-
-void serialize_head(const http::response_header<>& h, std::string& out) {
-    out.clear();
-    append_version(out, h.version());
-    out.push_back(' ');
-    char code[4];
-    const auto r = std::to_chars(code, code + sizeof(code), h.result_int());
-    out.append(code, r.ptr);
-    out.push_back(' ');
-    const auto reason = h.reason();
-    out.append(reason.data(), reason.size());
-    out.append("\r\n");
-    append_fields(h, out);
-}
-
 std::size_t try_write_now(flex_stream& s, std::span<const boost::asio::const_buffer> bufs) noexcept {
     if (s.is_tls() || !s.socket().is_open() || bufs.empty()) {
         return 0;
     }
-    std::array<iovec, 4> iov{};
+    std::array<iovec, 8> iov{};
     std::size_t n = 0;
     for (const auto& b : bufs) {
         if (b.size() == 0) {

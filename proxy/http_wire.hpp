@@ -1,10 +1,10 @@
 #pragma once
-// The data path's own HTTP/1.1 head serialisation and non-blocking fast paths (issue 7).
+// Non-blocking fast paths of the data path's I/O (issue 7).
 //
 // Beast's serializer walks a head through buffers_cat_view/buffers_prefix_view iterators on every
 // write: in a profile of the proxy under wrk it was the largest user-space cost (about a fifth of
 // the user time). The head of a message the proxy forwards is instead written into one reused
-// string and sent together with the body bytes in a single gather write (writev).
+// string (http_head.hpp) and sent together with the body bytes in a single gather write (writev).
 //
 // The `try_*_now` helpers perform one non-blocking send/recv on a plaintext connection, so that
 // the common case (the socket is writable, the bytes are there) finishes without suspending the
@@ -21,17 +21,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/message.hpp>
 
 #include "proxy/flex_stream.hpp"
 
 namespace outrigger::proxy {
-
-/// Appends "METHOD target HTTP/x.y\r\n", every field as "Name: value\r\n", and "\r\n" to `out`
-/// (cleared first): the bytes Beast's serializer would write for the head.
-void serialize_head(const boost::beast::http::request_header<>& h, std::string& out);
-/// Same for a response: "HTTP/x.y code reason\r\n" (the stored reason, or the standard one).
-void serialize_head(const boost::beast::http::response_header<>& h, std::string& out);
 
 /// One non-blocking send of `bufs` on a plaintext connection. Returns the bytes sent (0 when the
 /// socket would block, when the connection is TLS, or on an error, which is left for the

@@ -14,10 +14,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/parser.hpp>
 
 #include "proxy/flex_stream.hpp"
+#include "proxy/http_head.hpp"
 #include "proxy/app_pool_limits.hpp"
 #include "routing/snapshot.hpp"
 #include "tls/context_factory.hpp"
@@ -49,10 +48,11 @@ struct request_ctx {
     worker& w;
     flex_stream& down;
     boost::beast::flat_buffer& down_buf;
-    boost::beast::http::request_parser<boost::beast::http::buffer_body>& parser;
+    request_head_parser& parser;  // its head(): the request, rewritten for the upstream
     std::vector<char>& replay;  // request body buffer (replay_buffer bytes)
     std::vector<char>& chunk;   // response relay buffer
-    std::string& head;          // serialised head of the message being written (http_wire.hpp)
+    std::string& head;          // serialised head of the message being written (http_head.hpp)
+    message_head& resp_head;    // the upstream response head (storage reused per connection)
 
     bool client_keep_alive = true;
     unsigned client_version = 11;
@@ -76,7 +76,7 @@ struct request_ctx {
     const routing::compiled_route* route = nullptr;    // route matched (egress, router provider)
     const routing::ingress_listener* ingress = nullptr;  // node listener (ingress)
     /// When set, the forwarder copies the upstream response head here (for %RESP(...)%).
-    boost::beast::http::fields* response_headers = nullptr;
+    message_head* response_headers = nullptr;
     /// When the upstream response head arrived (for %RESPONSE_DURATION%); unset if it never did.
     std::optional<std::chrono::steady_clock::time_point> upstream_first_byte;
 };
