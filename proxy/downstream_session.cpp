@@ -548,7 +548,7 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
         c.up.per_request_timeout = d.per_request_timeout;
         c.up.idle_timeout = d.route != nullptr && d.route->idle_timeout ? *d.route->idle_timeout
                                                                          : std::chrono::milliseconds{0};
-        c.up.what = assign_fmt(s.what_buf, "virtual node \"{}\"", t->node_name);
+        c.up.what = t->display;
         if (t->endpoints.kind == routing::endpoint_source::kind_t::none ||
             t->endpoints.hostname.empty()) {
             keep = co_await write_local_reply(
@@ -716,7 +716,7 @@ net::awaitable<bool> classify_ingress(session_state& s, request_ctx& c,
         c.up.pool_limit = &*l->pool;
         c.up.limit_counters = s.w.pool_limits()->find(l->port);
     }
-    c.up.what = assign_fmt(s.what_buf, "the local app on port {}", l->port);
+    c.up.what = l->display;
     std::string_view authority_text;
     std::string_view origin;
     const bool absolute = split_absolute_form(req.target(), authority_text, origin);
@@ -941,9 +941,10 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
         } else {
             s.parser->body_limit(boost::none);
         }
-        s.down.expires_after(cfg.downstream_idle);
         if (s.buf.size() == 0 && try_read_now(s.down, s.buf, 4096) == 0) {
             // Idle between requests: downstream_idle, then a silent close (tcp_stream's timer).
+            // The deadline is set only when a read is about to wait (it costs two timer updates).
+            s.down.expires_after(cfg.downstream_idle);
             auto [rec, rn] = co_await s.down.async_read_some(s.buf.prepare(4096), tok);
             s.buf.commit(rn);
             if (rec && s.buf.size() == 0) {
@@ -966,8 +967,10 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
                     }
                 });
             }
-            auto [rec, rn] = co_await http::async_read_header(s.down, s.buf, *s.parser, tok);
-            ec = rec;
+            s.down.expires_after(cfg.downstream_idle);
+            do {
+                ec = co_await read_and_parse(s.down, s.buf, *s.parser, true);
+            } while (!ec && !s.parser->is_header_done());
             watch->reading = false;
             head_timer.cancel();
         }

@@ -112,11 +112,8 @@ net::awaitable<boost::system::error_code> read_request_body(request_ctx& c, char
             }
         }
         c.down.expires_after(c.w.config().downstream_idle);
-        auto [ec, n] = co_await http::async_read_some(c.down, c.down_buf, c.parser, tok);
+        const auto ec = co_await read_and_parse(c.down, c.down_buf, c.parser, false);
         got = cap - c.parser.body_left();
-        if (ec == http::error::need_buffer) {
-            ec = {};
-        }
         if (ec) {
             co_return ec;
         }
@@ -327,10 +324,7 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
                 set_deadline(conn.stream, idle.count() > 0
                                               ? std::min(deadline, clock_type::now() + idle)
                                               : deadline);
-                auto [ec, n] = co_await http::async_read_some(conn.stream, conn.buffer, p, tok);
-                if (ec == http::error::need_buffer) {
-                    ec = {};
-                }
+                const auto ec = co_await read_and_parse(conn.stream, conn.buffer, p, false);
                 got = cap - p.body_left();
                 if (ec) {
                     if (!c.response_started) {
@@ -681,8 +675,11 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                         idle_first = true;
                     }
                     set_deadline(conn->stream, read_deadline);
-                    auto [rec, rn] = co_await http::async_read_header(conn->stream, conn->buffer, *p, tok);
-                    ec = rec;
+                    // Whatever a previous exchange left buffered is parsed before reading.
+                    ec = parse_buffered_header(*p, conn->buffer);
+                    while (!ec && !p->is_header_done()) {
+                        ec = co_await read_and_parse(conn->stream, conn->buffer, *p, true);
+                    }
                     idle_fired = idle_first && ec == beast::error::timeout;
                     if (ec) {
                         break;

@@ -73,8 +73,13 @@ bool parse_authority(std::string_view text, authority& out) {
             out.host = text;
         }
     }
-    if (out.host.empty() || out.host.find_first_of(" \t/@") != std::string_view::npos) {
+    if (out.host.empty()) {
         return false;
+    }
+    for (const char ch : out.host) {
+        if (ch == ' ' || ch == '\t' || ch == '/' || ch == '@') {
+            return false;
+        }
     }
     if (!port_text.empty()) {
         unsigned v = 0;
@@ -132,8 +137,13 @@ void strip_hop_by_hop(message_head& h) {
     bool any = false;
     for (const auto& f : h.fields()) {
         switch (f.id) {
-        case http::field::connection:
-            for (auto tok : http::token_list{boost::beast::string_view(h.value(f).data(), h.value(f).size())}) {
+        case http::field::connection: {
+            any = true;
+            const std::string_view v = h.value(f);
+            if (iequals_ascii(v, "keep-alive") || iequals_ascii(v, "close")) {
+                break;  // the usual values: no header named, no token list to walk
+            }
+            for (auto tok : http::token_list{boost::beast::string_view(v.data(), v.size())}) {
                 const std::string_view t(tok.data(), tok.size());
                 if (iequals_ascii(t, "close") || iequals_ascii(t, "keep-alive") ||
                     iequals_ascii(t, "transfer-encoding") || named_count == named.size()) {
@@ -141,8 +151,8 @@ void strip_hop_by_hop(message_head& h) {
                 }
                 named[named_count++] = t;
             }
-            any = true;
             break;
+        }
         case http::field::keep_alive:
         case http::field::te:
         case http::field::trailer:

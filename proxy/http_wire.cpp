@@ -1,11 +1,15 @@
 #include "proxy/http_wire.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/error.hpp>
 
 namespace outrigger::proxy {
@@ -53,5 +57,35 @@ std::size_t try_read_now(flex_stream& s, boost::beast::flat_buffer& buf, std::si
     buf.commit(static_cast<std::size_t>(got));
     return static_cast<std::size_t>(got);
 }
+
+template <bool isRequest>
+boost::asio::awaitable<boost::system::error_code> read_and_parse(
+    flex_stream& s, boost::beast::flat_buffer& buf, http::basic_parser<isRequest>& p,
+    bool header_only) {
+    // Beast's read size rule: what the buffer holds already, at least 4 KiB, at most 64 KiB.
+    const std::size_t room = buf.capacity() - buf.size();
+    const std::size_t want = std::min<std::size_t>(std::max<std::size_t>(room, 4096), 65536);
+    auto [ec, n] = co_await s.async_read_some(
+        buf.prepare(want), boost::asio::as_tuple(boost::asio::use_awaitable));
+    buf.commit(n);
+    if (ec == boost::asio::error::eof) {
+        if (p.got_some()) {
+            ec = {};
+            p.put_eof(ec);
+        } else {
+            ec = http::error::end_of_stream;
+        }
+        co_return ec;
+    }
+    if (ec) {
+        co_return ec;
+    }
+    co_return header_only ? parse_buffered_header(p, buf) : parse_buffered(p, buf);
+}
+
+template boost::asio::awaitable<boost::system::error_code> read_and_parse<true>(
+    flex_stream&, boost::beast::flat_buffer&, http::basic_parser<true>&, bool);
+template boost::asio::awaitable<boost::system::error_code> read_and_parse<false>(
+    flex_stream&, boost::beast::flat_buffer&, http::basic_parser<false>&, bool);
 
 }  // namespace outrigger::proxy

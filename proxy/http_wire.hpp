@@ -17,6 +17,7 @@
 #include <span>
 #include <string>
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
@@ -81,5 +82,21 @@ boost::system::error_code parse_buffered_header(boost::beast::http::basic_parser
     }
     return ec;
 }
+
+/// One read from `s` into `buf`, then `p` is fed what is buffered (as parse_buffered, or
+/// parse_buffered_header when `header_only`). What Beast's http::async_read_some does, without
+/// its composed-operation layers (each of which copies the executor and tracks work): the data
+/// path calls this only after the buffered bytes were used up. End of stream is Beast's: the
+/// parser sees it (a close-delimited body ends, a cut message is partial_message) once it got
+/// some bytes, else end_of_stream. A full body window is not an error.
+template <bool isRequest>
+boost::asio::awaitable<boost::system::error_code> read_and_parse(
+    flex_stream& s, boost::beast::flat_buffer& buf, boost::beast::http::basic_parser<isRequest>& p,
+    bool header_only);
+
+extern template boost::asio::awaitable<boost::system::error_code> read_and_parse<true>(
+    flex_stream&, boost::beast::flat_buffer&, boost::beast::http::basic_parser<true>&, bool);
+extern template boost::asio::awaitable<boost::system::error_code> read_and_parse<false>(
+    flex_stream&, boost::beast::flat_buffer&, boost::beast::http::basic_parser<false>&, bool);
 
 }  // namespace outrigger::proxy

@@ -187,6 +187,7 @@ private:
         for (const auto& l : self_->listeners) {
             ingress_listener il;
             il.port = static_cast<std::uint16_t>(l.port_mapping.port);
+            il.display = fmt::format("the local app on port {}", il.port);
             il.proto = l.port_mapping.proto;
             if (const auto* t = listener_timeout(l)) {
                 if (t->per_request) {
@@ -384,6 +385,7 @@ private:
     std::uint32_t target_for(const virtual_node& n, const node_listener& l, const client_policy* policy) {
         upstream_target t;
         t.node_name = object_key(n.meta.ns, n.meta.name);
+        t.display = fmt::format("virtual node \"{}\"", t.node_name);
         t.node_aws_name = n.aws_name;
         t.port = static_cast<std::uint16_t>(l.port_mapping.port);
         t.proto = l.port_mapping.proto;

@@ -91,6 +91,7 @@ struct endpoint_source {
 struct upstream_target {
     std::uint32_t id = 0;          // index in snapshot::targets
     std::string node_name;         // namespace/name
+    std::string display;           // `virtual node "namespace/name"`, for reply bodies and logs
     std::string node_aws_name;
     std::uint16_t port = 0;
     protocol proto = protocol::http;
@@ -163,6 +164,7 @@ struct service_entry {
 /// A listener of this proxy's own node: inbound traffic to the local app.
 struct ingress_listener {
     std::uint16_t port = 0;
+    std::string display;  // `the local app on port N`, for reply bodies and logs
     protocol proto = protocol::http;
     std::chrono::milliseconds per_request_timeout{15000};  // 0 = off
     std::optional<std::chrono::milliseconds> idle_timeout;
