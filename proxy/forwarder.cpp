@@ -9,6 +9,7 @@
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -677,6 +678,14 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                     set_deadline(conn->stream, read_deadline);
                     // Whatever a previous exchange left buffered is parsed before reading.
                     ec = parse_buffered_header(*p, conn->buffer);
+                    if (!ec && !p->is_header_done()) {
+                        // The upstream has just been sent the request and cannot have answered
+                        // yet: a read now would be one failed recv (Asio tries the socket before
+                        // it waits). Going to the back of the worker's queue first lets the event
+                        // loop poll and run the other connections' work; by then the answer has
+                        // usually arrived and the read takes it at once (http_wire.hpp).
+                        co_await net::post(c.w.ioc().get_executor(), net::use_awaitable);
+                    }
                     while (!ec && !p->is_header_done()) {
                         ec = co_await read_and_parse(conn->stream, conn->buffer, *p, true);
                     }
