@@ -949,12 +949,16 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
             // just written. So the session first goes to the back of the worker's queue (the
             // event loop polls, other connections run) and reads after that, when the request
             // has often arrived. Issue 7: 4 recv calls per proxied request became 2.
-            s.down.expires_after(cfg.downstream_idle);
             co_await net::post(s.w.ioc().get_executor(), net::use_awaitable);
-            auto [rec, rn] = co_await s.down.async_read_some(s.buf.prepare(4096), tok);
-            s.buf.commit(rn);
-            if (rec && s.buf.size() == 0) {
-                break;
+            // Then a plain recv (cheaper than Asio's recvmsg, and no timer to arm); the
+            // asynchronous read, bounded by downstream_idle, only when nothing is there yet.
+            if (try_read_now(s.down, s.buf, 4096) == 0) {
+                s.down.expires_after(cfg.downstream_idle);
+                auto [rec, rn] = co_await s.down.async_read_some(s.buf.prepare(4096), tok);
+                s.buf.commit(rn);
+                if (rec && s.buf.size() == 0) {
+                    break;
+                }
             }
         }
         // Usually the whole head came in that one read: parse it without I/O or a timer.

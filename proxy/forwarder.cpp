@@ -49,6 +49,8 @@ namespace {
 
 constexpr auto tok = net::as_tuple(net::use_awaitable);
 constexpr std::size_t response_header_limit = 64 * 1024;
+/// Bodies up to this size are copied behind the head and sent with it in one buffer.
+constexpr std::size_t small_body = 4096;
 
 void set_deadline(flex_stream& s, clock_type::time_point tp) {
     if (tp == clock_type::time_point::max()) {
@@ -176,9 +178,16 @@ net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& 
         // The whole request is in hand: head and body in one gather write, tried at once
         // without suspending (http_wire.hpp); the asynchronous write sends whatever is left.
         req.serialize_request(c.head);
+        std::size_t body_apart = buffered;
+        if (buffered <= small_body) {
+            // A small body rides in the head's buffer: one plain send instead of a gather
+            // write (sendmsg and its iovec cost more per call; http_wire.hpp).
+            c.head.append(c.replay.data(), buffered);
+            body_apart = 0;
+        }
         std::array<net::const_buffer, 2> bufs{net::buffer(c.head),
-                                              net::buffer(c.replay.data(), buffered)};
-        const std::size_t total = c.head.size() + buffered;
+                                              net::buffer(c.replay.data(), body_apart)};
+        const std::size_t total = c.head.size() + body_apart;
         const std::size_t now_sent = try_write_now(conn.stream, bufs);
         if (now_sent == total) {
             co_return write_status::ok;
@@ -339,11 +348,16 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
         }
         const bool last = chunked && p.is_done();
         if (got > 0 || head_pending || last) {
+            std::size_t body_apart = got;
+            if (head_pending && !chunked && got <= small_body) {
+                c.head.append(c.chunk.data(), got);  // one plain send, as in write_request
+                body_apart = 0;
+            }
             const std::string_view head = head_pending ? std::string_view(c.head) : std::string_view{};
             const auto bufs = chunked ? chunked_piece(head, line, c.chunk.data(), got, last)
                                       : std::array<net::const_buffer, 5>{
                                             net::buffer(head.data(), head.size()),
-                                            net::buffer(c.chunk.data(), got)};
+                                            net::buffer(c.chunk.data(), body_apart)};
             std::size_t total = 0;
             for (const auto& b : bufs) {
                 total += b.size();
@@ -685,6 +699,9 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                         // loop poll and run the other connections' work; by then the answer has
                         // usually arrived and the read takes it at once (http_wire.hpp).
                         co_await net::post(c.w.ioc().get_executor(), net::use_awaitable);
+                        if (try_read_now(conn->stream, conn->buffer, 16 * 1024) > 0) {
+                            ec = parse_buffered_header(*p, conn->buffer);
+                        }
                     }
                     while (!ec && !p->is_header_done()) {
                         ec = co_await read_and_parse(conn->stream, conn->buffer, *p, true);

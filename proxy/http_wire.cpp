@@ -36,6 +36,12 @@ std::size_t try_write_now(flex_stream& s, std::span<const boost::asio::const_buf
     if (n == 0) {
         return 0;
     }
+    if (n == 1) {
+        // One buffer: send(2) is cheaper than sendmsg(2) (no msghdr/iovec to copy in).
+        const ssize_t sent = ::send(s.socket().native_handle(), iov[0].iov_base, iov[0].iov_len,
+                                    MSG_DONTWAIT | MSG_NOSIGNAL);
+        return sent > 0 ? static_cast<std::size_t>(sent) : 0;
+    }
     msghdr msg{};
     msg.msg_iov = iov.data();
     msg.msg_iovlen = n;
