@@ -699,7 +699,11 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                         // loop poll and run the other connections' work; by then the answer has
                         // usually arrived and the read takes it at once (http_wire.hpp).
                         co_await net::post(c.w.ioc().get_executor(), net::use_awaitable);
-                        if (try_read_now(conn->stream, conn->buffer, 16 * 1024) > 0) {
+                        // 1 KiB, Beast's own first read size: a usual response head and a
+                        // small body, without growing every pooled connection's buffer to a
+                        // page or more (RSS under 200 connections). A larger body is read by
+                        // the relay loop with room to match.
+                        if (try_read_now(conn->stream, conn->buffer, 1024) > 0) {
                             ec = parse_buffered_header(*p, conn->buffer);
                         }
                     }

@@ -68,9 +68,9 @@ template <bool isRequest>
 boost::asio::awaitable<boost::system::error_code> read_and_parse(
     flex_stream& s, boost::beast::flat_buffer& buf, http::basic_parser<isRequest>& p,
     bool header_only) {
-    // Beast's read size rule: what the buffer holds already, at least 4 KiB, at most 64 KiB.
+    // Beast's read size rule: the room the buffer has, at least 512 bytes, at most 64 KiB.
     const std::size_t room = buf.capacity() - buf.size();
-    const std::size_t want = std::min<std::size_t>(std::max<std::size_t>(room, 4096), 65536);
+    const std::size_t want = std::min<std::size_t>(std::max<std::size_t>(room, 512), 65536);
     auto [ec, n] = co_await s.async_read_some(
         buf.prepare(want), boost::asio::as_tuple(boost::asio::use_awaitable));
     buf.commit(n);
