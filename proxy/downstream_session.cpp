@@ -1,7 +1,6 @@
 #include "proxy/downstream_session.hpp"
 
 #include <array>
-#include <charconv>
 #include <span>
 #include <iterator>
 #include <memory>
@@ -1058,10 +1057,7 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
              req[http::field::content_length].find(',') != std::string_view::npos)) {
             // Identical duplicates (Beast rejects differing ones) are one value (RFC 9112 §6.3):
             // the upstream sees a single Content-Length.
-            char len[24];
-            const auto r = std::to_chars(len, len + sizeof(len), *s.parser->content_length());
-            s.req_head.set(http::field::content_length,
-                           std::string_view(len, static_cast<std::size_t>(r.ptr - len)));
+            s.req_head.content_length(*s.parser->content_length());
         }
         if (!co_await handle_request(s)) {
             break;

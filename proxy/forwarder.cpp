@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
+#include <tuple>
 #include <utility>
 #include <span>
 #include <memory>
@@ -14,6 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffer_traits.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
@@ -31,7 +32,7 @@
 #include "tls/session_cache.hpp"
 
 // g++ 12 reports Asio's awaitable frame allocation (operator new on the frame, the class's
-// sized operator delete) as mismatched once a small coroutine such as send_all is inlined into
+// sized operator delete) as mismatched once a small coroutine such as write_rest is inlined into
 // its caller: a false positive (the pair is Asio's own, matched in awaitable_frame_base).
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
@@ -127,32 +128,31 @@ net::awaitable<boost::system::error_code> read_request_body(request_ctx& c, char
     co_return boost::system::error_code{};
 }
 
-/// Sends `bufs` (a gather list; empty entries are skipped): one non-blocking try first
-/// (http_wire.hpp), then the asynchronous write for the rest, bounded by `deadline`.
+/// Writes what one non-blocking try (`sent` bytes of `bufs`, http_wire.hpp) left, bounded by
+/// `deadline`. Returns the error and the bytes of `bufs` sent in all. Called only when the try
+/// fell short, so the usual path makes no coroutine frame for it.
 template <std::size_t N>
-net::awaitable<std::pair<boost::system::error_code, std::size_t>> send_all(
-    flex_stream& s, const std::array<net::const_buffer, N>& bufs, clock_type::time_point deadline) {
-    std::size_t total = 0;
-    for (const auto& b : bufs) {
-        total += b.size();
-    }
-    const std::size_t now_sent = try_write_now(s, bufs);
-    if (now_sent == total) {
-        co_return std::pair{boost::system::error_code{}, now_sent};
-    }
+net::awaitable<std::pair<boost::system::error_code, std::size_t>> write_rest(
+    flex_stream& s, const std::array<net::const_buffer, N>& bufs, std::size_t sent,
+    clock_type::time_point deadline) {
     beast::buffers_suffix<std::array<net::const_buffer, N>> rest(bufs);
-    rest.consume(now_sent);
+    rest.consume(sent);
     set_deadline(s, deadline);
     auto [ec, n] = co_await net::async_write(s, rest, tok);
-    co_return std::pair{ec, now_sent + n};
+    co_return std::pair{ec, sent + n};
 }
 
-/// [head][size line][data][CRLF][last chunk]: the head when not empty, one chunk of a chunked
-/// body when `n` > 0 (`line` holds its size line), the last chunk when `last`.
-std::array<net::const_buffer, 5> chunked_piece(std::string_view head, char (&line)[24],
-                                               const char* data, std::size_t n, bool last) {
+/// One piece of an outgoing message, empty parts skipped by the writes: [head][data] for a body
+/// sent as it is; [head][size line][data][CRLF][last chunk] for a chunked one (`line` holds the
+/// size line; the last chunk when `last`).
+std::array<net::const_buffer, 5> body_piece(std::string_view head, bool chunked, char (&line)[24],
+                                            const char* data, std::size_t n, bool last) {
     std::array<net::const_buffer, 5> b{};
     b[0] = net::buffer(head.data(), head.size());
+    if (!chunked) {
+        b[2] = net::buffer(data, n);
+        return b;
+    }
     if (n > 0) {
         b[1] = net::buffer(line, chunk_size_line(n, line));
         b[2] = net::buffer(data, n);
@@ -174,48 +174,28 @@ net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& 
                                            bool& streamed) {
     const message_head& req = c.parser.head();
     const bool chunked = c.parser.chunked() && req.count(http::field::transfer_encoding) > 0;
-    if (body_complete && !chunked) {
-        // The whole request is in hand: head and body in one gather write, tried at once
-        // without suspending (http_wire.hpp); the asynchronous write sends whatever is left.
-        req.serialize_request(c.head);
-        std::size_t body_apart = buffered;
-        if (buffered <= small_body) {
-            // A small body rides in the head's buffer: one plain send instead of a gather
-            // write (sendmsg and its iovec cost more per call; http_wire.hpp).
-            c.head.append(c.replay.data(), buffered);
-            body_apart = 0;
-        }
-        std::array<net::const_buffer, 2> bufs{net::buffer(c.head),
-                                              net::buffer(c.replay.data(), body_apart)};
-        const std::size_t total = c.head.size() + body_apart;
-        const std::size_t now_sent = try_write_now(conn.stream, bufs);
-        if (now_sent == total) {
-            co_return write_status::ok;
-        }
-        beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(bufs);
-        rest.consume(now_sent);
-        set_deadline(conn.stream, deadline);
-        auto [ec, n] = co_await net::async_write(conn.stream, rest, tok);
-        if (ec) {
-            // Nothing reached a reused connection: it was stale (the upstream had closed it).
-            co_return reused && now_sent == 0 ? write_status::stale : write_status::failed;
-        }
-        co_return write_status::ok;
-    }
-    // The body is larger than the replay buffer: send the head and what was buffered, then
-    // relay the rest as it arrives, framed as it came (Content-Length: raw; chunked: re-chunked
-    // piece by piece, trailers dropped).
     req.serialize_request(c.head);
+    std::size_t body_apart = buffered;
+    if (body_complete && !chunked && buffered <= small_body) {
+        // A small body rides in the head's buffer: one plain send instead of a gather write
+        // (sendmsg and its iovec cost more per call; http_wire.hpp).
+        c.head.append(c.replay.data(), buffered);
+        body_apart = 0;
+    }
+    // Head and what is buffered in one write, tried at once without suspending. A body larger
+    // than the replay buffer is then relayed as it arrives, framed as it came (Content-Length:
+    // as is; chunked: re-chunked piece by piece, trailers dropped).
     char line[24];
     {
-        const auto bufs = chunked ? chunked_piece(c.head, line, c.replay.data(), buffered, body_complete)
-                                  : chunked_piece(c.head, line, nullptr, 0, false);
-        std::array<net::const_buffer, 6> all{bufs[0], bufs[1], bufs[2], bufs[3], bufs[4],
-                                             chunked ? net::const_buffer{}
-                                                     : net::buffer(c.replay.data(), buffered)};
-        auto [ec, n] = co_await send_all(conn.stream, all, deadline);
+        const auto bufs = body_piece(c.head, chunked, line, c.replay.data(), body_apart, body_complete);
+        std::size_t sent = try_write_now(conn.stream, bufs);
+        boost::system::error_code ec;
+        if (sent < beast::buffer_bytes(bufs)) {
+            std::tie(ec, sent) = co_await write_rest(conn.stream, bufs, sent, deadline);
+        }
         if (ec) {
-            co_return reused && n == 0 ? write_status::stale : write_status::failed;
+            // Nothing reached a reused connection: it was stale (the upstream had closed it).
+            co_return reused && sent == 0 ? write_status::stale : write_status::failed;
         }
     }
     while (!c.parser.is_done()) {
@@ -233,17 +213,16 @@ net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& 
         if (got == 0 && !c.parser.is_done()) {
             continue;
         }
-        // The request timeout starts once the whole request was received (Envoy's rule), so the
-        // streamed rest of a large body is bounded by the idle timeout, not by `deadline`.
-        const auto idle_deadline = clock_type::now() + c.w.config().downstream_idle;
-        const auto bufs = chunked ? chunked_piece({}, line, c.replay.data(), got, c.parser.is_done())
-                                  : chunked_piece({}, line, nullptr, 0, false);
-        std::array<net::const_buffer, 6> all{bufs[0], bufs[1], bufs[2], bufs[3], bufs[4],
-                                             chunked ? net::const_buffer{}
-                                                     : net::buffer(c.replay.data(), got)};
-        auto [wec, wn] = co_await send_all(conn.stream, all, idle_deadline);
-        if (wec) {
-            co_return write_status::failed;
+        const auto bufs = body_piece({}, chunked, line, c.replay.data(), got, c.parser.is_done());
+        const std::size_t sent = try_write_now(conn.stream, bufs);
+        if (sent < beast::buffer_bytes(bufs)) {
+            // The request timeout starts once the whole request was received (Envoy's rule), so
+            // the streamed rest of a large body is bounded by the idle timeout, not `deadline`.
+            const auto [wec, wn] = co_await write_rest(
+                conn.stream, bufs, sent, clock_type::now() + c.w.config().downstream_idle);
+            if (wec) {
+                co_return write_status::failed;
+            }
         }
     }
     co_return write_status::ok;
@@ -314,36 +293,30 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
         if (!p.is_done()) {
             p.body_window(c.chunk.data(), cap);
             // Bytes already read with the head (usually the whole body) need no I/O.
-            auto pec = parse_buffered(p, conn.buffer);
+            auto ec = parse_buffered(p, conn.buffer);
             got = cap - p.body_left();
-            if (!pec && got == 0 && !p.is_done() && conn.buffer.size() == 0 &&
+            if (!ec && got == 0 && !p.is_done() && conn.buffer.size() == 0 &&
                 try_read_now(conn.stream, conn.buffer, 16 * 1024) > 0) {
-                pec = parse_buffered(p, conn.buffer);
+                ec = parse_buffered(p, conn.buffer);
                 got = cap - p.body_left();
             }
-            if (pec) {
-                if (!c.response_started) {
-                    co_return relay_status::failed_before_downstream;
-                }
-                c.close_after = true;
-                co_return relay_status::failed;
-            }
-            if (got == 0 && !p.is_done()) {
+            if (!ec && got == 0 && !p.is_done()) {
                 // Stream idle (route/listener `idle`): no upstream byte for that long ends the
                 // stream; the per-request deadline still bounds the whole response.
                 set_deadline(conn.stream, idle.count() > 0
                                               ? std::min(deadline, clock_type::now() + idle)
                                               : deadline);
-                const auto ec = co_await read_and_parse(conn.stream, conn.buffer, p, false);
+                ec = co_await read_and_parse(conn.stream, conn.buffer, p, false);
                 got = cap - p.body_left();
-                if (ec) {
-                    if (!c.response_started) {
-                        co_return relay_status::failed_before_downstream;
-                    }
-                    // Upstream died mid-body: the client sees a truncated response and a close.
-                    c.close_after = true;
-                    co_return relay_status::failed;
+            }
+            if (ec) {
+                if (!c.response_started) {
+                    co_return relay_status::failed_before_downstream;
                 }
+                // The upstream died or sent a bad chunk mid-body: the client sees a truncated
+                // response and a close.
+                c.close_after = true;
+                co_return relay_status::failed;
             }
         }
         const bool last = chunked && p.is_done();
@@ -353,28 +326,16 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
                 c.head.append(c.chunk.data(), got);  // one plain send, as in write_request
                 body_apart = 0;
             }
-            const std::string_view head = head_pending ? std::string_view(c.head) : std::string_view{};
-            const auto bufs = chunked ? chunked_piece(head, line, c.chunk.data(), got, last)
-                                      : std::array<net::const_buffer, 5>{
-                                            net::buffer(head.data(), head.size()),
-                                            net::buffer(c.chunk.data(), body_apart)};
-            std::size_t total = 0;
-            for (const auto& b : bufs) {
-                total += b.size();
-            }
-            const std::size_t now_sent = try_write_now(c.down, bufs);
-            std::size_t wn = now_sent;
+            const auto bufs = body_piece(head_pending ? std::string_view(c.head) : std::string_view{},
+                                         chunked, line, c.chunk.data(), body_apart, last);
+            std::size_t sent = try_write_now(c.down, bufs);
             boost::system::error_code wec;
-            if (now_sent < total) {
-                beast::buffers_suffix<std::array<net::const_buffer, 5>> rest(bufs);
-                rest.consume(now_sent);
-                c.down.expires_after(c.w.config().downstream_idle);
-                auto [aec, an] = co_await net::async_write(c.down, rest, tok);
-                wec = aec;
-                wn += an;
+            if (sent < beast::buffer_bytes(bufs)) {
+                std::tie(wec, sent) = co_await write_rest(
+                    c.down, bufs, sent, clock_type::now() + c.w.config().downstream_idle);
             }
             c.response_started = true;
-            c.bytes_out += wn;
+            c.bytes_out += sent;
             head_pending = false;
             if (wec) {
                 c.close_after = true;
@@ -433,9 +394,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
         if (body_complete) {
             // Fully buffered: re-frame with Content-Length (also when it came chunked).
             req.erase(http::field::transfer_encoding);
-            char len[24];
-            const auto r = std::to_chars(len, len + sizeof(len), buffered);
-            req.set(http::field::content_length, std::string_view(len, static_cast<std::size_t>(r.ptr - len)));
+            req.content_length(buffered);
         }
     }
 

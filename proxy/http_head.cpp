@@ -95,6 +95,12 @@ void message_head::erase(field id) noexcept {
     erase_if([id](const message_head&, const head_field& f) { return f.id == id; });
 }
 
+void message_head::content_length(std::uint64_t n) {
+    char text[24];
+    const auto r = std::to_chars(text, text + sizeof(text), n);
+    set(field::content_length, std::string_view(text, static_cast<std::size_t>(r.ptr - text)));
+}
+
 void message_head::assign_fields(const message_head& other) {
     arena_.clear();
     fields_.clear();

@@ -85,6 +85,8 @@ public:
     /// Replaces every line named `name` (case-insensitive) with one, spelled as given.
     void set(std::string_view name, std::string_view value);
     void erase(field id) noexcept;
+    /// One Content-Length line with `n` (replacing any there were).
+    void content_length(std::uint64_t n);
     /// Drops every line for which `drop(*this, line)` is true; keeps the order of the rest.
     template <class Pred>
     void erase_if(Pred drop) {

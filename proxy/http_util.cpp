@@ -129,6 +129,29 @@ bool is_chunked_only(std::string_view te_value) {
     return n == 1 && chunked;
 }
 
+namespace {
+
+/// Hop-by-hop by name alone: the fixed list of RFC 9110 §7.6.1 (plus Expect, answered by the
+/// proxy itself) and every Proxy-* header.
+bool hop_by_hop_by_name(const message_head& h, const head_field& f) noexcept {
+    switch (f.id) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::upgrade:
+    case http::field::expect:
+    case http::field::proxy_connection:
+    case http::field::proxy_authorization:
+    case http::field::proxy_authenticate:
+        return true;
+    default:
+        return istarts_with(h.name(f), "proxy-");
+    }
+}
+
+}  // namespace
+
 void strip_hop_by_hop(message_head& h) {
     // Headers named by Connection: views into the head's arena, which erasing never touches.
     // At most a few; `close` / `keep-alive` tokens name no real header and are skipped.
@@ -136,62 +159,31 @@ void strip_hop_by_hop(message_head& h) {
     std::size_t named_count = 0;
     bool any = false;
     for (const auto& f : h.fields()) {
-        switch (f.id) {
-        case http::field::connection: {
-            any = true;
-            const std::string_view v = h.value(f);
-            if (iequals_ascii(v, "keep-alive") || iequals_ascii(v, "close")) {
-                break;  // the usual values: no header named, no token list to walk
-            }
-            for (auto tok : http::token_list{boost::beast::string_view(v.data(), v.size())}) {
-                const std::string_view t(tok.data(), tok.size());
-                if (iequals_ascii(t, "close") || iequals_ascii(t, "keep-alive") ||
-                    iequals_ascii(t, "transfer-encoding") || named_count == named.size()) {
-                    continue;
-                }
-                named[named_count++] = t;
-            }
-            break;
+        any = any || hop_by_hop_by_name(h, f);
+        if (f.id != http::field::connection) {
+            continue;
         }
-        case http::field::keep_alive:
-        case http::field::te:
-        case http::field::trailer:
-        case http::field::upgrade:
-        case http::field::expect:
-        case http::field::proxy_connection:
-        case http::field::proxy_authorization:
-        case http::field::proxy_authenticate:
-            any = true;
-            break;
-        default:
-            if (f.name_len >= 6 && istarts_with(h.name(f), "proxy-")) {
-                any = true;
+        const std::string_view v = h.value(f);
+        if (iequals_ascii(v, "keep-alive") || iequals_ascii(v, "close")) {
+            continue;  // the usual values: no header named, no token list to walk
+        }
+        for (auto tok : http::token_list{boost::beast::string_view(v.data(), v.size())}) {
+            const std::string_view t(tok.data(), tok.size());
+            if (iequals_ascii(t, "close") || iequals_ascii(t, "keep-alive") ||
+                iequals_ascii(t, "transfer-encoding") || named_count == named.size()) {
+                continue;
             }
-            break;
+            named[named_count++] = t;
         }
     }
     if (!any) {
         return;  // the common case: one pass, nothing to erase
     }
     h.erase_if([&](const message_head& m, const head_field& f) {
-        switch (f.id) {
-        case http::field::connection:
-        case http::field::keep_alive:
-        case http::field::te:
-        case http::field::trailer:
-        case http::field::upgrade:
-        case http::field::expect:
-        case http::field::proxy_connection:
-        case http::field::proxy_authorization:
-        case http::field::proxy_authenticate:
+        if (hop_by_hop_by_name(m, f)) {
             return true;
-        default:
-            break;
         }
         const std::string_view name = m.name(f);
-        if (istarts_with(name, "proxy-")) {
-            return true;
-        }
         for (std::size_t i = 0; i < named_count; ++i) {
             if (iequals_ascii(name, named[i])) {
                 return true;
