@@ -31,6 +31,15 @@ public:
 
     /// Returns false when the document holds no node.
     bool parse(ynode& root) {
+        // A last line of spaces or a comment without a line break moves where yaml-cpp places
+        // an empty value at the end of the text (depending on the indentation): not worth
+        // copying.
+        const std::size_t last = s_.rfind('\n');
+        const std::string_view tail = s_.substr(last == std::string_view::npos ? 0 : last + 1);
+        const std::size_t content = tail.find_first_not_of(' ');
+        if (!tail.empty() && (content == std::string_view::npos || tail[content] == '#')) {
+            throw fast_path_bail{};
+        }
         if (!to_content_line()) {
             return false;
         }
@@ -117,6 +126,13 @@ private:
     void mark(ynode& n) const {
         n.line = line_;
         n.col = col();
+    }
+
+    /// yaml-cpp places an empty (null) value at the token that follows it: the next content after
+    /// blank and comment lines (`more`), or column 0 of the line where the text ends.
+    void mark_next(ynode& n, bool more) const {
+        n.line = line_;
+        n.col = more ? col() : 0;
     }
 
     static bool bad_plain_start(char c) {
@@ -226,9 +242,10 @@ private:
             skip_spaces();
             if (at_eol() || at(pos_) == '#') {
                 // Value on the following lines, or null.
-                mark(value);
                 skip_line();
-                if (to_content_line() && (col() > indent || (col() == indent && at_seq_dash()))) {
+                const bool more = to_content_line();
+                mark_next(value, more);
+                if (more && (col() > indent || (col() == indent && at_seq_dash()))) {
                     parse_block_node(value);
                 }
             } else if (at_seq_dash() || at(pos_) == '?') {
@@ -260,7 +277,9 @@ private:
             skip_spaces();
             if (at_eol() || at(pos_) == '#') {
                 skip_line();
-                if (to_content_line() && col() > indent) {
+                const bool more = to_content_line();
+                mark_next(item, more);
+                if (more && col() > indent) {
                     parse_block_node(item);
                 }
             } else if (at_seq_dash()) {
@@ -540,11 +559,11 @@ private:
                 }
                 ++pos_;
                 ynode value;
-                mark(value);
                 if (!blank_or_eol(pos_) && at(pos_) != ',' && at(pos_) != '}') {
                     throw fast_path_bail{};
                 }
                 skip_flow_space();
+                mark(value);  // an empty value is placed at the `,` or `}` that ends it
                 if (s_[pos_] != ',' && s_[pos_] != '}') {
                     parse_flow_value(value);
                 }
@@ -886,6 +905,115 @@ bool parse_text(std::string_view text, parse_mode mode, ydoc& doc, document_sink
         }
     }
     return true;
+}
+
+namespace {
+
+/// A document tree that owns its strings (a `ydoc` is reused from one document to the next).
+struct owned_node {
+    ynode::type_t type = ynode::type_t::null;
+    std::uint32_t line = 0;
+    std::uint32_t col = 0;
+    std::string value;
+    std::vector<owned_node> children;
+};
+
+owned_node own(const ynode& n, const ydoc& doc) {
+    owned_node o{n.type, n.line, n.col, std::string(n.value), {}};
+    if (n.type != ynode::type_t::scalar) {
+        o.value.clear();
+    }
+    for (const auto& c : doc.children(n)) {
+        o.children.push_back(own(c, doc));
+    }
+    return o;
+}
+
+class collector : public document_sink {
+public:
+    void on_document(const ynode& root, const ydoc& doc) override {
+        if (root.type != ynode::type_t::null) {
+            docs.push_back(own(root, doc));
+        }
+    }
+    void on_syntax_error(std::uint32_t line, std::uint32_t col, std::string message) override {
+        error = fmt::format("{}:{}: {}", line + 1, col + 1, message);
+    }
+    std::vector<owned_node> docs;
+    std::string error;
+};
+
+const char* type_name(ynode::type_t t) {
+    switch (t) {
+    case ynode::type_t::null:
+        return "null";
+    case ynode::type_t::scalar:
+        return "scalar";
+    case ynode::type_t::seq:
+        return "seq";
+    case ynode::type_t::map:
+        return "map";
+    }
+    return "?";
+}
+
+std::string show(const owned_node& n) {
+    std::string s = fmt::format("{}@{}:{}", type_name(n.type), n.line + 1, n.col + 1);
+    if (n.type == ynode::type_t::scalar) {
+        s += fmt::format(" \"{}\"", n.value);
+    }
+    if (n.type == ynode::type_t::map || n.type == ynode::type_t::seq) {
+        s += fmt::format(" ({} children)", n.children.size());
+    }
+    return s;
+}
+
+/// First difference between two trees, or empty; `where` is the path to the node.
+std::string compare(const owned_node& fast, const owned_node& ref, const std::string& where) {
+    if (fast.type != ref.type || fast.line != ref.line || fast.col != ref.col ||
+        fast.value != ref.value || fast.children.size() != ref.children.size()) {
+        return fmt::format("at {}: fast parser {}, yaml-cpp {}", where.empty() ? "root" : where,
+                           show(fast), show(ref));
+    }
+    for (std::size_t i = 0; i < fast.children.size(); ++i) {
+        std::string d = compare(fast.children[i], ref.children[i], fmt::format("{}/{}", where, i));
+        if (!d.empty()) {
+            return d;
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
+differential_result differential_check(std::string_view text) {
+    differential_result r;
+    ydoc doc;
+    collector fast;
+    r.fast_accepted = parse_text(text, parse_mode::fast_only, doc, fast);
+    if (!r.fast_accepted) {
+        return r;
+    }
+    collector ref;
+    (void)parse_text(text, parse_mode::yaml_cpp_only, doc, ref);
+    if (!ref.error.empty()) {
+        r.difference = fmt::format("the fast parser accepted a text yaml-cpp rejects ({})",
+                                   ref.error);
+        return r;
+    }
+    if (fast.docs.size() != ref.docs.size()) {
+        r.difference = fmt::format("the fast parser read {} documents, yaml-cpp {}",
+                                   fast.docs.size(), ref.docs.size());
+        return r;
+    }
+    for (std::size_t i = 0; i < fast.docs.size(); ++i) {
+        std::string d = compare(fast.docs[i], ref.docs[i], "");
+        if (!d.empty()) {
+            r.difference = fmt::format("document {}: {}", i + 1, d);
+            return r;
+        }
+    }
+    return r;
 }
 
 }  // namespace outrigger::routing::yaml_tree

@@ -90,4 +90,15 @@ enum class parse_mode {
 /// when a document is outside the fast subset (documents before it were delivered).
 bool parse_text(std::string_view text, parse_mode mode, ydoc& doc, document_sink& sink);
 
+/// The differential check of fuzz/fuzz_yaml_fast_path (and of the regression tests): parses
+/// `text` with the fast parser alone and, when it accepts every document, with yaml-cpp reading
+/// the whole text, and compares the documents (null roots aside, which the loader skips): node
+/// types, scalar values, lines and columns. `difference` is empty when they agree (or when the
+/// fast parser did not accept the text: then yaml-cpp alone reads it in the loader).
+struct differential_result {
+    bool fast_accepted = false;
+    std::string difference;  // first difference, with both sides shown
+};
+[[nodiscard]] differential_result differential_check(std::string_view text);
+
 }  // namespace outrigger::routing::yaml_tree
