@@ -2583,6 +2583,7 @@ std::string nothing_found_message(const std::vector<std::string>& paths, const i
             for (const auto& p : inputs.ignored) {
                 names.push_back(std::filesystem::path(p).filename().string());
             }
+            std::sort(names.begin(), names.end());
             msg += fmt::format(" (not read: {})", join_names(names, 4));
         }
         return msg;
