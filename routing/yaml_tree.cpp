@@ -838,13 +838,61 @@ void parse_with_yaml_cpp(std::string_view text, std::uint32_t first_line, ydoc& 
     }
 }
 
+/// Is `text` printable ASCII and line feeds, or well-formed UTF-8 of printable characters?
+/// Tabs, CRs and a byte-order mark are legal YAML but outside the fast subset; control
+/// characters (yaml-cpp stops at a NUL), non-printable code points and malformed UTF-8 (which
+/// yaml-cpp's decoder replaces) are left to yaml-cpp, whose reading is the reference.
+bool plain_text(std::string_view text) {
+    const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+    const auto* end = p + text.size();
+    while (p < end) {
+        const unsigned char c = *p;
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\n') || c == 0x7F) {
+                return false;
+            }
+            ++p;
+            continue;
+        }
+        std::size_t len = 0;
+        std::uint32_t cp = 0;
+        if ((c & 0xE0) == 0xC0) {
+            len = 2;
+            cp = c & 0x1Fu;
+        } else if ((c & 0xF0) == 0xE0) {
+            len = 3;
+            cp = c & 0x0Fu;
+        } else if ((c & 0xF8) == 0xF0) {
+            len = 4;
+            cp = c & 0x07u;
+        } else {
+            return false;
+        }
+        if (static_cast<std::size_t>(end - p) < len) {
+            return false;
+        }
+        for (std::size_t i = 1; i < len; ++i) {
+            if ((p[i] & 0xC0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (p[i] & 0x3Fu);
+        }
+        constexpr std::uint32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < min_for_len[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
+            cp <= 0x9F || cp == 0xFEFF || cp == 0x2028 || cp == 0x2029 || cp == 0xFFFE ||
+            cp == 0xFFFF) {
+            return false;  // overlong, surrogate, C1 control, BOM, line/paragraph separators
+        }
+        p += len;
+    }
+    return true;
+}
+
 /// One document (a chunk between `---` lines). False when the fast parser bailed in fast_only
 /// mode.
 bool parse_document_text(std::string_view chunk, std::uint32_t first_line, parse_mode mode,
                          ydoc& doc, document_sink& sink) {
-    // Tabs, CRs and a byte-order mark are legal but outside the fast subset.
-    const bool simple = chunk.find_first_of("\t\r") == std::string_view::npos &&
-                        chunk.substr(0, 3) != "\xEF\xBB\xBF";
+    const bool simple = plain_text(chunk);
     if (simple) {
         try {
             doc.clear();

@@ -2161,6 +2161,19 @@ TEST_CASE("loader: the fast YAML path agrees with yaml-cpp (regressions of the d
         const auto res = yt::differential_check(text);
         CHECK_FALSE(res.fast_accepted);
     }
+    // Control characters (yaml-cpp stops reading at a NUL: found by fuzz_yaml_fast_path),
+    // malformed UTF-8 (yaml-cpp's decoder replaces it) and non-printable code points are left to
+    // yaml-cpp.
+    for (const std::string& text :
+         {std::string("apiVersion: app\0\0mesh\nkind: Mesh\n", 30), std::string("a: \x01b\n"),
+          std::string("a: \xff\n"), std::string("a: \xc0\xaf\n"), std::string("a: \xc2\x85" "b\n"),
+          std::string("a: \xe2\x80\xa8" "b\n"), std::string("a: b\x7f\n")}) {
+        INFO(text);
+        const auto res = yt::differential_check(text);
+        CHECK_FALSE(res.fast_accepted);
+        CHECK(res.difference.empty());
+    }
+    CHECK(yt::differential_check("name: caf\xc3\xa9 \xe2\x9c\x93\n").fast_accepted);
     // The corpus, read whole: accepted by the fast parser where it can, identical trees.
     std::size_t accepted = 0;
     std::size_t files = 0;
