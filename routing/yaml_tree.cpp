@@ -309,6 +309,7 @@ private:
 
     /// Key of a block map entry; leaves pos_ after the `:`.
     void parse_block_key(ynode& key) {
+        const std::size_t key_start = pos_;
         const char c = at(pos_);
         if (c == '"' || c == '\'') {
             parse_quoted(key);
@@ -328,11 +329,16 @@ private:
                 throw fast_path_bail{};
             }
         }
-        if (at(pos_) != ':') {
+        if (at(pos_) != ':' || pos_ - key_start > max_implicit_key) {
             throw fast_path_bail{};
         }
         ++pos_;
     }
+
+    /// YAML limits implicit keys to 1024 characters and yaml-cpp rejects longer ones (found by
+    /// fuzz_yaml_fast_path): longer keys, with some margin for multi-byte characters, are left to
+    /// it.
+    static constexpr std::size_t max_implicit_key = 1000;
 
     static bool is_null_word(std::string_view v) {
         return v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL";
@@ -549,12 +555,13 @@ private:
             }
             if (is_map) {
                 ynode key;
+                const std::size_t key_start = pos_;
                 parse_flow_scalar(key);
                 if (key.type != ynode::type_t::scalar) {
                     throw fast_path_bail{};
                 }
                 skip_spaces();
-                if (at(pos_) != ':') {
+                if (at(pos_) != ':' || pos_ - key_start > max_implicit_key) {
                     throw fast_path_bail{};
                 }
                 ++pos_;
