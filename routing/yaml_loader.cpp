@@ -2278,7 +2278,7 @@ private:
             return;
         }
         const appmesh_kind id = kind_of(kind);
-        const bool appmesh_group = api.substr(0, appmesh_group_prefix.size()) == appmesh_group_prefix;
+        const bool appmesh_group = api.starts_with(appmesh_group_prefix);
         if (id == appmesh_kind::none) {
             if (appmesh_group) {
                 unknown_kind(root, kind, kind_loc, kind_at);
@@ -2338,7 +2338,7 @@ private:
     /// `items` of a List: each item is an object of its own. List-level fields (metadata with
     /// resourceVersion and continue, ...) belong to the API server and are not read.
     void list(const ynode& items, sv kind, sv api, source_loc kind_loc, int depth) {
-        const bool appmesh_group = api.substr(0, appmesh_group_prefix.size()) == appmesh_group_prefix;
+        const bool appmesh_group = api.starts_with(appmesh_group_prefix);
         list_defaults defaults;
         if (kind != "List") {
             defaults.kind = kind.substr(0, kind.size() - 4);

@@ -804,7 +804,8 @@ std::string unexpected_text(std::string_view text, int line, int col) {
         p = text.find('\n', p);
         p = p == std::string_view::npos ? p : p + 1;
     }
-    if (p == std::string_view::npos || col < 0 || p + static_cast<std::size_t>(col) >= text.size()) {
+    if (p == std::string_view::npos || col < 0 ||
+        p + static_cast<std::size_t>(col) >= text.size()) {
         return "unexpected text";
     }
     return fmt::format("unexpected \"{}\"", text[p + static_cast<std::size_t>(col)]);

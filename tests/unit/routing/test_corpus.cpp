@@ -281,7 +281,8 @@ const std::set<std::string> appmesh_kinds = {"Mesh",          "VirtualService", 
                                              "VirtualNode",   "VirtualGateway", "GatewayRoute",
                                              "BackendGroup"};
 
-wrapped_file wrap_as_list(const std::string& text, const plain_facts& facts, bool block_annotation) {
+wrapped_file wrap_as_list(const std::string& text, const plain_facts& facts,
+                          bool block_annotation) {
     // Documents, with their original line numbers.
     std::vector<std::vector<std::pair<std::uint32_t, std::string>>> docs(1);
     {
@@ -419,7 +420,8 @@ wrapped_file wrap_as_list(const std::string& text, const plain_facts& facts, boo
                     emit_last_applied(pad + "  ");
                 }
             }
-            if (has_annotations && indent_of(l) == child_indent && l.find("annotations:") == child_indent) {
+            if (has_annotations && indent_of(l) == child_indent &&
+                l.find("annotations:") == child_indent) {
                 // Under the existing annotations, at the indentation of the next line.
                 const auto next = std::find_if(doc.begin() + static_cast<std::ptrdiff_t>(i) + 1,
                                                doc.end(),

@@ -2060,12 +2060,13 @@ TEST_CASE("loader: an input without any App Mesh object is an error naming the p
           std::vector<std::string>{"error: no App Mesh object found in " + root +
                                    "/deploy (2 files read, holding 2 Deployment, 1 Namespace and "
                                    "1 Service)" + tail});
-    dir.write("list.yaml", "apiVersion: v1\nkind: List\nitems: []\nmetadata: {resourceVersion: \"\"}\n");
+    dir.write("list.yaml",
+              "apiVersion: v1\nkind: List\nitems: []\nmetadata: {resourceVersion: \"\"}\n");
     dir.write("nothing.yaml", "# only a comment\n---\n");
     CHECK(errors_of({root + "/list.yaml", root + "/nothing.yaml"}) ==
-          std::vector<std::string>{"error: no App Mesh object found in " + root + "/list.yaml and " +
-                                   root + "/nothing.yaml (2 files read, holding 1 empty List)" +
-                                   tail});
+          std::vector<std::string>{"error: no App Mesh object found in " + root +
+                                   "/list.yaml and " + root +
+                                   "/nothing.yaml (2 files read, holding 1 empty List)" + tail});
     CHECK(errors_of({root + "/nothing.yaml"}) ==
           std::vector<std::string>{"error: no App Mesh object found in " + root +
                                    "/nothing.yaml (1 file read, holding no YAML document)"});
@@ -2078,7 +2079,9 @@ TEST_CASE("loader: an input without any App Mesh object is an error naming the p
     dir.write("deploy/svc.yaml", service_doc("s"));
     CHECK(errors_of({root + "/deploy"}).empty());
     // load_string, the building block, never reports it.
-    CHECK(load("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\n").diags.items().empty());
+    CHECK(load("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\n")
+              .diags.items()
+              .empty());
 }
 
 TEST_CASE("loader: directories skip dot entries, follow symlinks and read each file once",
@@ -2138,7 +2141,8 @@ TEST_CASE("loader: directories skip dot entries, follow symlinks and read each f
     CHECK(inputs.directories == std::vector<std::string>{root + "/cm"});
 }
 
-TEST_CASE("loader: the fast YAML path agrees with yaml-cpp (regressions of the differential fuzzer)",
+TEST_CASE("loader: the fast YAML path agrees with yaml-cpp (regressions of the differential "
+          "fuzzer)",
           "[routing][loader][fastpath]") {
     namespace yt = r::yaml_tree;
     // Empty values: yaml-cpp places them at the token after them (found by the mutation run
@@ -2193,7 +2197,8 @@ TEST_CASE("loader: the fast YAML path agrees with yaml-cpp (regressions of the d
             continue;
         }
         std::ifstream f(e.path());
-        const std::string text((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        const std::string text((std::istreambuf_iterator<char>(f)),
+                               std::istreambuf_iterator<char>());
         const auto res = yt::differential_check(text);
         INFO(e.path().string());
         CHECK(res.difference.empty());
