@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "proxy/log.hpp"
+#include "routing/yaml_loader.hpp"
 
 namespace outrigger::proxy {
 
@@ -25,11 +26,6 @@ namespace fs = std::filesystem;
 namespace net = boost::asio;
 
 namespace {
-
-bool is_yaml(const fs::path& p) {
-    const auto ext = p.extension().string();
-    return ext == ".yaml" || ext == ".yml";
-}
 
 void fnv(std::uint64_t& h, std::string_view s) {
     for (const char c : s) {
@@ -42,22 +38,9 @@ void fnv(std::uint64_t& h, std::string_view s) {
 
 std::uint64_t control_plane::hash_inputs(const std::vector<std::string>& paths,
                                          std::vector<std::string>& files) {
-    files.clear();
-    for (const auto& p : paths) {
-        std::error_code ec;
-        if (fs::is_directory(p, ec)) {
-            std::vector<std::string> found;
-            for (fs::recursive_directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) {
-                if (it->is_regular_file(ec) && is_yaml(it->path())) {
-                    found.push_back(it->path().string());
-                }
-            }
-            std::sort(found.begin(), found.end());
-            files.insert(files.end(), found.begin(), found.end());
-        } else {
-            files.push_back(p);
-        }
-    }
+    // Exactly the files the loader reads (hidden entries skipped, symlinks followed, each real
+    // file once), so that what is hashed is what is loaded.
+    files = routing::list_inputs(paths).files;
     std::uint64_t h = 0xcbf29ce484222325ULL;
     for (const auto& f : files) {
         fnv(h, f);
@@ -182,27 +165,37 @@ struct control_plane::watcher : std::enable_shared_from_this<watcher> {
     std::optional<std::chrono::steady_clock::time_point> burst_start;
     std::array<char, 16 * 1024> buf{};
 
+    /// Watches every directory whose entries can change what is loaded: each path's parent (a
+    /// file or directory replaced by rename, a symlink re-pointed), every directory walked, and
+    /// the real directory of every file read. The last one is what sees kubelet's ConfigMap
+    /// updates of `DIR/mesh.yaml -> ..data/mesh.yaml`: the symlink's target directory is
+    /// replaced, so a watch on the path itself (which inotify resolves once) would go stale.
+    /// Called again before each reload: new directories (kubelet's `..<timestamp>`) get
+    /// watched; the kernel drops the watches of removed ones.
     void add_watches() {
         constexpr std::uint32_t mask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                                       IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_MODIFY;
+                                       IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_MODIFY |
+                                       IN_ATTRIB;
         const int fd = stream.native_handle();
+        std::set<std::string> dirs;
+        const auto parent_of = [](const fs::path& p) {
+            fs::path parent = p.parent_path();
+            return parent.empty() ? std::string(".") : parent.string();
+        };
         for (const auto& p : owner.lo_.paths) {
+            dirs.insert(parent_of(fs::path(p)));
+        }
+        const routing::input_files inputs = routing::list_inputs(owner.lo_.paths);
+        dirs.insert(inputs.directories.begin(), inputs.directories.end());
+        for (const auto& f : inputs.files) {
             std::error_code ec;
-            if (fs::is_directory(p, ec)) {
-                (void)inotify_add_watch(fd, p.c_str(), mask);
-                for (fs::recursive_directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) {
-                    if (it->is_directory(ec)) {
-                        (void)inotify_add_watch(fd, it->path().c_str(), mask);
-                    }
-                }
-            } else {
-                // The parent directory: sees rename-into-place and delete/re-create.
-                fs::path parent = fs::path(p).parent_path();
-                if (parent.empty()) {
-                    parent = ".";
-                }
-                (void)inotify_add_watch(fd, parent.c_str(), mask);
+            const fs::path real = fs::canonical(f, ec);
+            if (!ec) {
+                dirs.insert(parent_of(real));
             }
+        }
+        for (const auto& d : dirs) {
+            (void)inotify_add_watch(fd, d.c_str(), mask);  // a directory that went away: no watch
         }
     }
 

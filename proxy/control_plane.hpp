@@ -10,9 +10,12 @@
 // content is not reported again) and bumps `config_reload_failed`. Reloads are serialised by a
 // mutex, so overlapping triggers cannot publish out of order.
 //
-// `watch()` follows the mesh paths with inotify (directories recursively; for a file, its parent
-// directory, which also sees editors' and Kubernetes' rename-into-place updates) and reloads once
-// the events have been quiet for the debounce interval.
+// `watch()` follows the mesh paths with inotify and reloads once the events have been quiet for
+// the debounce interval. It watches each path's parent directory, every directory the loader
+// walks, and the real directory of every file it reads, re-resolved before each reload: that sees
+// edits in place, files added or removed, editors' rename-into-place, and kubelet's ConfigMap and
+// Secret volume updates (new `..<timestamp>` directory, `..data` symlink renamed over, old
+// directory removed), for `--mesh DIR` and `--mesh DIR/mesh.yaml` alike.
 //
 // `drain()` is the SIGTERM sequence: /ready turns 503 and responses carry `Connection: close`;
 // after `drain_time` the listeners close; once no request is in flight (bounded by
@@ -68,8 +71,8 @@ public:
     };
     [[nodiscard]] sources current_sources() const;
 
-    /// The files `paths` stand for (directories: every *.yaml/*.yml below, sorted) and the hash
-    /// of their names and bytes. Unreadable entries hash as such (the load reports them).
+    /// The files `paths` stand for (routing::list_inputs: what the loader reads) and the hash of
+    /// their names and bytes. Unreadable entries hash as such (the load reports them).
     static std::uint64_t hash_inputs(const std::vector<std::string>& paths, std::vector<std::string>& files);
 
 private:

@@ -344,9 +344,16 @@ void assign_meshes(mesh_input& in, diagnostics& diags) {
         }
         in.meshes.push_back(std::move(m));
         source_loc loc{0, 1, 1};
-        diags.warning_at(loc, fmt::format("the input holds no Mesh: using an implicit mesh \"{}\" "
-                                          "with App Mesh defaults (egressFilter DROP_ALL)",
-                                          in.meshes.back().meta.name));
+        // No App Mesh object at all is the loader's error ("no App Mesh object found"), not this.
+        const bool nothing = in.virtual_services.empty() && in.virtual_routers.empty() &&
+                             in.virtual_nodes.empty() && in.virtual_gateways.empty() &&
+                             in.gateway_routes.empty() && in.backend_groups.empty();
+        if (!nothing) {
+            diags.warning_at(loc, fmt::format("the input holds no Mesh: using an implicit mesh "
+                                              "\"{}\" with App Mesh defaults (egressFilter "
+                                              "DROP_ALL)",
+                                              in.meshes.back().meta.name));
+        }
     }
     // One mesh (possibly defined twice, which is reported as a duplicate) owns everything.
     const bool single = std::all_of(in.meshes.begin(), in.meshes.end(), [&](const mesh& m) {

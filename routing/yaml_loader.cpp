@@ -5,834 +5,33 @@
 #include <charconv>
 #include <cerrno>
 #include <cstdio>
-#include <deque>
 #include <filesystem>
 #include <initializer_list>
 #include <map>
+#include <set>
 #include <optional>
 #include <span>
-#include <sstream>
 #include <string_view>
 #include <system_error>
 #include <type_traits>
 #include <utility>
 
 #include <fmt/format.h>
-#include <yaml-cpp/depthguard.h>
-#include <yaml-cpp/eventhandler.h>
-#include <yaml-cpp/exceptions.h>
-#include <yaml-cpp/mark.h>
-#include <yaml-cpp/parser.h>
 
 #include "routing/matchers.hpp"
+#include "routing/yaml_tree.hpp"
 
-// How it works. A file is cut into documents at `---` lines. Each document is turned into a small
-// tree (`ynode`s in a reused arena, `ydoc`) either by `fast_parser`, which reads the block/flow
-// subset real manifests use (about 40 times faster than yaml-cpp, whose parser alone took over a
-// second for a 10,000-service mesh), or, whenever the document uses anything else (anchors, tags,
-// block scalars, multi-line scalars, tabs, CRLF, ...) or is malformed, by yaml-cpp's event parser,
-// which also produces the syntax errors. Both build identical trees with yaml-cpp's marks.
-// `decoder` then walks the tree of each App Mesh document into the model structs, building field
-// paths incrementally and recording the position of every node it reads.
+// How it works. routing/yaml_tree turns each document of a file into a small tree (the fast
+// subset parser, or yaml-cpp where it bails). `document_loader` takes each App Mesh document (and
+// each item of a Kubernetes List) and `decoder` walks its tree into the model structs, building
+// field paths incrementally and recording the position of every node it reads.
 
 namespace outrigger::routing {
 
 namespace {
 
-// ------------------------------------------------------------------------------------------------
-// Document tree
-
-/// A node of a document. Children live in the document's arena, contiguously:
-/// seq: items; map: key, value, key, value, ...
-struct ynode {
-    enum class type_t : std::uint8_t { null, scalar, seq, map };
-    type_t type = type_t::null;
-    std::uint32_t line = 0;  // 0-based, as yaml-cpp marks
-    std::uint32_t col = 0;
-    std::uint32_t first = 0;  // index of the first child in the arena
-    std::uint32_t count = 0;  // number of children
-    std::string_view value;   // scalar: into the source text or the document's string pool
-};
-
-/// Storage of one document, reused from one document to the next so that parsing allocates
-/// (almost) nothing once warmed up.
-class ydoc {
-public:
-    [[nodiscard]] std::span<const ynode> children(const ynode& n) const {
-        return {nodes_.data() + n.first, n.count};
-    }
-    [[nodiscard]] std::size_t size() const { return nodes_.size(); }
-
-    void clear() {
-        nodes_.clear();
-        scratch_.clear();
-        pool_.clear();
-    }
-
-    // Building: children of open collections wait in `scratch_`; when a collection closes they
-    // move to the arena as one block.
-    [[nodiscard]] std::size_t open() const { return scratch_.size(); }
-    void push(const ynode& n) { scratch_.push_back(n); }
-    void close(ynode& collection, std::size_t opened) {
-        collection.first = static_cast<std::uint32_t>(nodes_.size());
-        collection.count = static_cast<std::uint32_t>(scratch_.size() - opened);
-        nodes_.insert(nodes_.end(), scratch_.begin() + static_cast<std::ptrdiff_t>(opened),
-                      scratch_.end());
-        scratch_.resize(opened);
-    }
-    /// Keeps a string that is not a slice of the source (unescaped text, yaml-cpp's scalars).
-    std::string_view keep(std::string_view text) { return pool_.emplace_back(text); }
-
-private:
-    std::vector<ynode> nodes_;
-    std::vector<ynode> scratch_;
-    std::deque<std::string> pool_;  // a deque: growing it never moves the strings
-};
-
-/// Thrown by `fast_parser` when the document is outside the subset it reads; yaml-cpp takes over.
-struct fast_path_bail {};
-
-/// Reads one document of the YAML subset that Kubernetes manifests use: block maps and
-/// sequences (including compact `- key: v` and same-indent sequences), flow maps and sequences
-/// (may span lines), single-line plain, single- and double-quoted scalars, comments. Anything else,
-/// and anything it is not sure yaml-cpp reads the same way, throws `fast_path_bail`. (Checked
-/// against yaml-cpp on the corpus and on thousands of mutated manifests: same trees, same marks.)
-class fast_parser {
-public:
-    fast_parser(std::string_view text, std::uint32_t first_line, ydoc& doc)
-        : s_(text), line_(first_line), doc_(doc) {}
-
-    /// Returns false when the document holds no node.
-    bool parse(ynode& root) {
-        if (!to_content_line()) {
-            return false;
-        }
-        if (col() == 0 && starts_marker("---")) {
-            pos_ += 3;
-            skip_spaces();
-            if (!at_eol() && !at_comment()) {
-                throw fast_path_bail{};
-            }
-            skip_line();
-            if (!to_content_line()) {
-                return false;
-            }
-        }
-        parse_block_node(root);
-        if (to_content_line()) {
-            throw fast_path_bail{};
-        }
-        return true;
-    }
-
-private:
-    [[nodiscard]] bool eos(std::size_t p) const { return p >= s_.size(); }
-    [[nodiscard]] char at(std::size_t p) const { return p < s_.size() ? s_[p] : '\0'; }
-    [[nodiscard]] std::uint32_t col() const {
-        return static_cast<std::uint32_t>(pos_ - line_start_);
-    }
-    [[nodiscard]] bool at_eol() const { return eos(pos_) || s_[pos_] == '\n'; }
-    [[nodiscard]] bool blank_or_eol(std::size_t p) const {
-        return eos(p) || s_[p] == ' ' || s_[p] == '\n';
-    }
-    /// A `#` starts a comment at the beginning of a line or after a space.
-    [[nodiscard]] bool at_comment() const {
-        return at(pos_) == '#' && (pos_ == line_start_ || s_[pos_ - 1] == ' ');
-    }
-    [[nodiscard]] bool starts_marker(std::string_view m) const {
-        return s_.substr(pos_, m.size()) == m && blank_or_eol(pos_ + m.size());
-    }
-    [[nodiscard]] bool at_seq_dash() const { return at(pos_) == '-' && blank_or_eol(pos_ + 1); }
-
-    void skip_spaces() {
-        while (at(pos_) == ' ') {
-            ++pos_;
-        }
-    }
-
-    void skip_line() {
-        const auto nl = s_.find('\n', pos_);
-        if (nl == std::string_view::npos) {
-            pos_ = s_.size();
-            return;
-        }
-        pos_ = nl + 1;
-        ++line_;
-        line_start_ = pos_;
-    }
-
-    /// From the start of a line, skips blank and comment-only lines and stops at the first
-    /// character of the next line with content. False at the end of the text.
-    bool to_content_line() {
-        for (;;) {
-            skip_spaces();
-            if (eos(pos_)) {
-                return false;
-            }
-            if (s_[pos_] == '\n' || s_[pos_] == '#') {
-                skip_line();
-                continue;
-            }
-            return true;
-        }
-    }
-
-    /// After an inline value: only spaces and a comment may follow on the line.
-    void finish_line() {
-        skip_spaces();
-        if (at_eol() || at_comment()) {
-            skip_line();
-            return;
-        }
-        throw fast_path_bail{};
-    }
-
-    void mark(ynode& n) const {
-        n.line = line_;
-        n.col = col();
-    }
-
-    static bool bad_plain_start(char c) {
-        // Indicators that start something other than a plain scalar (or a yaml-cpp error).
-        switch (c) {
-        case '&':
-        case '*':
-        case '!':
-        case '|':
-        case '>':
-        case '%':
-        case '@':
-        case '`':
-        case '?':
-        case ':':
-        case ',':
-        case '[':
-        case ']':
-        case '{':
-        case '}':
-        case '#':
-        case '"':
-        case '\'':
-        case '\t':
-        case '\r':
-            return true;
-        default:
-            return false;
-        }
-    }
-
-    /// Is the text at pos_ an implicit mapping key (`key:` followed by a blank)?
-    [[nodiscard]] bool looks_like_key() const {
-        std::size_t p = pos_;
-        const char c = at(p);
-        if (c == '"' || c == '\'') {
-            ++p;
-            while (!eos(p) && s_[p] != '\n') {
-                if (c == '\'' && s_[p] == '\'') {
-                    if (at(p + 1) == '\'') {
-                        p += 2;
-                        continue;
-                    }
-                    break;
-                }
-                if (c == '"' && s_[p] == '\\') {
-                    p += 2;
-                    continue;
-                }
-                if (c == '"' && s_[p] == '"') {
-                    break;
-                }
-                ++p;
-            }
-            return at(p) == c && at(p + 1) == ':' && blank_or_eol(p + 2);
-        }
-        if (bad_plain_start(c) || (c == '-' && blank_or_eol(p + 1))) {
-            return false;
-        }
-        for (; !eos(p) && s_[p] != '\n'; ++p) {
-            if (s_[p] == ':' && blank_or_eol(p + 1)) {
-                return true;
-            }
-            if (s_[p] == '#' && s_[p - 1] == ' ') {
-                return false;
-            }
-        }
-        return false;
-    }
-
-    void parse_block_node(ynode& out) {
-        const std::uint32_t c = col();
-        const char ch = at(pos_);
-        if (at_seq_dash()) {
-            parse_block_seq(c, out);
-        } else if (ch == '[' || ch == '{') {
-            parse_flow(out);
-            finish_line();
-        } else if (looks_like_key()) {
-            parse_block_map(c, out);
-        } else {
-            parse_inline_scalar(out);
-            finish_line();
-        }
-    }
-
-    /// The value after `key:` or `- ` on the same line.
-    void parse_inline_value(ynode& out) {
-        const char ch = at(pos_);
-        if (ch == '[' || ch == '{') {
-            parse_flow(out);
-        } else {
-            parse_inline_scalar(out);
-        }
-        finish_line();
-    }
-
-    void parse_block_map(std::uint32_t indent, ynode& out) {
-        const nesting guard(depth_);
-        out.type = ynode::type_t::map;
-        mark(out);
-        const std::size_t opened = doc_.open();
-        for (;;) {
-            ynode key;
-            parse_block_key(key);
-            ynode value;
-            skip_spaces();
-            if (at_eol() || at(pos_) == '#') {
-                // Value on the following lines, or null.
-                mark(value);
-                skip_line();
-                if (to_content_line() && (col() > indent || (col() == indent && at_seq_dash()))) {
-                    parse_block_node(value);
-                }
-            } else if (at_seq_dash() || at(pos_) == '?') {
-                throw fast_path_bail{};
-            } else {
-                parse_inline_value(value);
-            }
-            doc_.push(key);
-            doc_.push(value);
-            if (!to_content_line() || col() < indent) {
-                break;
-            }
-            if (col() > indent || !looks_like_key()) {
-                throw fast_path_bail{};
-            }
-        }
-        doc_.close(out, opened);
-    }
-
-    void parse_block_seq(std::uint32_t indent, ynode& out) {
-        const nesting guard(depth_);
-        out.type = ynode::type_t::seq;
-        mark(out);
-        const std::size_t opened = doc_.open();
-        for (;;) {
-            ynode item;
-            mark(item);
-            ++pos_;  // the dash
-            skip_spaces();
-            if (at_eol() || at(pos_) == '#') {
-                skip_line();
-                if (to_content_line() && col() > indent) {
-                    parse_block_node(item);
-                }
-            } else if (at_seq_dash()) {
-                parse_block_seq(col(), item);
-            } else if (at(pos_) == '[' || at(pos_) == '{') {
-                parse_flow(item);
-                finish_line();
-            } else if (looks_like_key()) {
-                parse_block_map(col(), item);
-            } else {
-                parse_inline_scalar(item);
-                finish_line();
-            }
-            doc_.push(item);
-            if (!to_content_line() || col() < indent) {
-                break;
-            }
-            if (col() > indent) {
-                throw fast_path_bail{};
-            }
-            if (!at_seq_dash()) {
-                break;  // a key of the enclosing map at the same indentation
-            }
-        }
-        doc_.close(out, opened);
-    }
-
-    /// Key of a block map entry; leaves pos_ after the `:`.
-    void parse_block_key(ynode& key) {
-        const char c = at(pos_);
-        if (c == '"' || c == '\'') {
-            parse_quoted(key);
-        } else {
-            key.type = ynode::type_t::scalar;
-            mark(key);
-            const std::size_t start = pos_;
-            while (!(s_[pos_] == ':' && blank_or_eol(pos_ + 1))) {
-                ++pos_;
-            }
-            std::size_t end = pos_;
-            while (end > start && s_[end - 1] == ' ') {
-                --end;
-            }
-            key.value = s_.substr(start, end - start);
-            if (is_null_word(key.value)) {
-                throw fast_path_bail{};
-            }
-        }
-        if (at(pos_) != ':') {
-            throw fast_path_bail{};
-        }
-        ++pos_;
-    }
-
-    static bool is_null_word(std::string_view v) {
-        return v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL";
-    }
-
-    /// A single-line plain or quoted scalar in block context.
-    void parse_inline_scalar(ynode& out) {
-        const char c = at(pos_);
-        if (c == '"' || c == '\'') {
-            parse_quoted(out);
-            return;
-        }
-        if (bad_plain_start(c) || (c == '-' && blank_or_eol(pos_ + 1))) {
-            throw fast_path_bail{};
-        }
-        mark(out);
-        const std::size_t start = pos_;
-        std::size_t end = start;
-        for (; !at_eol(); ++pos_) {
-            const char ch = s_[pos_];
-            if (ch == ':' && blank_or_eol(pos_ + 1)) {
-                throw fast_path_bail{};  // `a: b: c` and the like
-            }
-            if (ch == '#' && s_[pos_ - 1] == ' ') {
-                break;
-            }
-            if (ch == '\t' || ch == '\r') {
-                throw fast_path_bail{};
-            }
-            if (ch != ' ') {
-                end = pos_ + 1;
-            }
-        }
-        set_plain(out, s_.substr(start, end - start));
-    }
-
-    static void set_plain(ynode& out, std::string_view text) {
-        if (is_null_word(text)) {
-            out.type = ynode::type_t::null;
-            return;
-        }
-        out.type = ynode::type_t::scalar;
-        out.value = text;
-    }
-
-    static int hex_value(char c) {
-        if (c >= '0' && c <= '9') {
-            return c - '0';
-        }
-        if (c >= 'a' && c <= 'f') {
-            return c - 'a' + 10;
-        }
-        if (c >= 'A' && c <= 'F') {
-            return c - 'A' + 10;
-        }
-        return -1;
-    }
-
-    static void append_utf8(std::string& out, std::uint32_t cp) {
-        if (cp < 0x80) {
-            out += static_cast<char>(cp);
-        } else if (cp < 0x800) {
-            out += static_cast<char>(0xC0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else if (cp < 0x10000) {
-            out += static_cast<char>(0xE0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        } else {
-            out += static_cast<char>(0xF0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (cp & 0x3F));
-        }
-    }
-
-    /// Single-line quoted scalar; leaves pos_ after the closing quote.
-    void parse_quoted(ynode& out) {
-        out.type = ynode::type_t::scalar;
-        mark(out);
-        const char q = s_[pos_++];
-        const std::size_t start = pos_;
-        bool transformed = false;  // an escape or `''`: the value is not a slice of the source
-        buf_.clear();
-        for (;;) {
-            if (at_eol()) {
-                throw fast_path_bail{};  // multi-line or unterminated: yaml-cpp decides
-            }
-            const char c = s_[pos_];
-            if (c == '\t' || c == '\r') {
-                throw fast_path_bail{};
-            }
-            if (c == q) {
-                if (q == '\'' && at(pos_ + 1) == '\'') {
-                    buf_ += '\'';
-                    pos_ += 2;
-                    transformed = true;
-                    continue;
-                }
-                out.value = transformed ? doc_.keep(buf_) : s_.substr(start, pos_ - start);
-                ++pos_;
-                return;
-            }
-            if (q == '"' && c == '\\') {
-                parse_escape(buf_);
-                transformed = true;
-                continue;
-            }
-            buf_ += c;
-            ++pos_;
-        }
-    }
-
-    void parse_escape(std::string& v) {
-        const char e = at(pos_ + 1);
-        pos_ += 2;
-        int digits = 0;
-        switch (e) {
-        case '0':
-            v += '\0';
-            return;
-        case 'a':
-            v += '\a';
-            return;
-        case 'b':
-            v += '\b';
-            return;
-        case 't':
-            v += '\t';
-            return;
-        case 'n':
-            v += '\n';
-            return;
-        case 'v':
-            v += '\v';
-            return;
-        case 'f':
-            v += '\f';
-            return;
-        case 'r':
-            v += '\r';
-            return;
-        case 'e':
-            v += '\x1b';
-            return;
-        case ' ':
-        case '"':
-        case '/':
-        case '\\':
-            v += e;
-            return;
-        case 'x':
-            digits = 2;
-            break;
-        case 'u':
-            digits = 4;
-            break;
-        case 'U':
-            digits = 8;
-            break;
-        default:
-            throw fast_path_bail{};
-        }
-        std::uint32_t cp = 0;
-        for (int i = 0; i < digits; ++i) {
-            const int h = hex_value(at(pos_));
-            if (h < 0) {
-                throw fast_path_bail{};
-            }
-            cp = cp * 16 + static_cast<std::uint32_t>(h);
-            ++pos_;
-        }
-        if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-            throw fast_path_bail{};
-        }
-        append_utf8(v, cp);
-    }
-
-    /// Skips spaces, line breaks and comments inside a flow collection.
-    void skip_flow_space() {
-        for (;;) {
-            skip_spaces();
-            if (eos(pos_)) {
-                throw fast_path_bail{};  // unterminated
-            }
-            if (s_[pos_] == '\n') {
-                skip_line();
-            } else if (at_comment()) {
-                skip_line();
-            } else if (s_[pos_] == '#') {
-                throw fast_path_bail{};
-            } else {
-                if (col() == 0 && (starts_marker("---") || starts_marker("..."))) {
-                    throw fast_path_bail{};
-                }
-                return;
-            }
-        }
-    }
-
-    void parse_flow(ynode& out) {
-        const nesting guard(depth_);
-        const bool is_map = s_[pos_] == '{';
-        const char close = is_map ? '}' : ']';
-        out.type = is_map ? ynode::type_t::map : ynode::type_t::seq;
-        mark(out);
-        ++pos_;
-        const std::size_t opened = doc_.open();
-        for (;;) {
-            skip_flow_space();
-            if (s_[pos_] == close) {
-                ++pos_;
-                break;
-            }
-            if (is_map) {
-                ynode key;
-                parse_flow_scalar(key);
-                if (key.type != ynode::type_t::scalar) {
-                    throw fast_path_bail{};
-                }
-                skip_spaces();
-                if (at(pos_) != ':') {
-                    throw fast_path_bail{};
-                }
-                ++pos_;
-                ynode value;
-                mark(value);
-                if (!blank_or_eol(pos_) && at(pos_) != ',' && at(pos_) != '}') {
-                    throw fast_path_bail{};
-                }
-                skip_flow_space();
-                if (s_[pos_] != ',' && s_[pos_] != '}') {
-                    parse_flow_value(value);
-                }
-                doc_.push(key);
-                doc_.push(value);
-            } else {
-                ynode item;
-                parse_flow_value(item);
-                doc_.push(item);
-            }
-            skip_flow_space();
-            if (s_[pos_] == ',') {
-                ++pos_;
-            } else if (s_[pos_] != close) {
-                throw fast_path_bail{};
-            }
-        }
-        doc_.close(out, opened);
-    }
-
-    void parse_flow_value(ynode& out) {
-        const char c = at(pos_);
-        if (c == '[' || c == '{') {
-            parse_flow(out);
-        } else {
-            parse_flow_scalar(out);
-        }
-    }
-
-    void parse_flow_scalar(ynode& out) {
-        const char c = at(pos_);
-        if (c == '"' || c == '\'') {
-            parse_quoted(out);
-            return;
-        }
-        if (bad_plain_start(c) || (c == '-' && blank_or_eol(pos_ + 1))) {
-            throw fast_path_bail{};
-        }
-        mark(out);
-        const std::size_t start = pos_;
-        std::size_t end = start;
-        for (; !at_eol(); ++pos_) {
-            const char ch = s_[pos_];
-            if (ch == ',' || ch == '[' || ch == ']' || ch == '{' || ch == '}') {
-                break;
-            }
-            if (ch == ':') {
-                const char next = at(pos_ + 1);
-                if (blank_or_eol(pos_ + 1) || next == ',' || next == ']' || next == '}') {
-                    break;
-                }
-            }
-            if (ch == '#' && s_[pos_ - 1] == ' ') {
-                break;
-            }
-            if (ch == '?' || ch == '\t' || ch == '\r') {
-                throw fast_path_bail{};  // yaml-cpp ends flow scalars at `?`
-            }
-            if (ch != ' ') {
-                end = pos_ + 1;
-            }
-        }
-        set_plain(out, s_.substr(start, end - start));
-    }
-
-    /// Bounds the recursion (every recursive step opens a collection); deeper documents go to
-    /// yaml-cpp, which has its own limit.
-    class nesting {
-    public:
-        explicit nesting(int& depth) : depth_(depth) {
-            if (++depth_ > max_nesting) {
-                throw fast_path_bail{};
-            }
-        }
-        ~nesting() { --depth_; }
-        nesting(const nesting&) = delete;
-        nesting& operator=(const nesting&) = delete;
-
-    private:
-        int& depth_;
-    };
-    static constexpr int max_nesting = 100;
-
-    std::string_view s_;
-    std::size_t pos_ = 0;
-    std::size_t line_start_ = 0;
-    std::uint32_t line_;
-    ydoc& doc_;
-    std::string buf_;  // unescaped quoted scalars
-    int depth_ = 0;
-};
-
-/// Builds documents from yaml-cpp parser events (the general path).
-class tree_builder : public YAML::EventHandler {
-public:
-    tree_builder(std::uint32_t line_offset, ydoc& doc) : line_offset_(line_offset), doc_(doc) {}
-
-    /// The root of the document just parsed, if it has one; the next document reuses `doc`.
-    bool take(ynode& out) {
-        if (!has_root_) {
-            return false;
-        }
-        out = root_;
-        has_root_ = false;
-        return true;
-    }
-
-    /// Where the last document started (to detect yaml-cpp making no progress).
-    [[nodiscard]] std::pair<int, int> document_start() const { return document_start_; }
-
-    void OnDocumentStart(const YAML::Mark& mark) override {
-        document_start_ = {mark.line, mark.column};
-        doc_.clear();
-        anchors_.clear();
-        frames_.clear();
-        has_root_ = false;
-    }
-    void OnDocumentEnd() override {}
-
-    void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-        add(node_at(mark, ynode::type_t::null), anchor);
-    }
-
-    void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-        ynode n = node_at(mark, ynode::type_t::null);
-        const auto it = anchors_.find(anchor);
-        if (it != anchors_.end()) {
-            // The alias shares the anchored node's children. Bound the expansion anyway: the
-            // decoder walks what aliases expand to ("billion laughs").
-            copied_nodes_ += it->second.second;
-            if (copied_nodes_ > max_copied_nodes) {
-                throw YAML::ParserException(mark, "aliases expand to too many nodes");
-            }
-            n = it->second.first;
-            set_mark(n, mark);
-        }
-        add(n, 0);
-    }
-
-    void OnScalar(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
-                  const std::string& value) override {
-        ynode n = node_at(mark, ynode::type_t::scalar);
-        n.value = doc_.keep(value);
-        add(n, anchor);
-    }
-
-    void OnSequenceStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
-                         YAML::EmitterStyle::value /*style*/) override {
-        frames_.push_back({node_at(mark, ynode::type_t::seq), anchor, doc_.open()});
-    }
-    void OnSequenceEnd() override { close(); }
-
-    void OnMapStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t anchor,
-                    YAML::EmitterStyle::value /*style*/) override {
-        frames_.push_back({node_at(mark, ynode::type_t::map), anchor, doc_.open()});
-    }
-    void OnMapEnd() override { close(); }
-
-private:
-    struct frame {
-        ynode node;
-        YAML::anchor_t anchor;
-        std::size_t opened;
-    };
-
-    void set_mark(ynode& n, const YAML::Mark& mark) const {
-        n.line = static_cast<std::uint32_t>(std::max(mark.line, 0)) + line_offset_;
-        n.col = static_cast<std::uint32_t>(std::max(mark.column, 0));
-    }
-
-    [[nodiscard]] ynode node_at(const YAML::Mark& mark, ynode::type_t type) const {
-        ynode n;
-        n.type = type;
-        set_mark(n, mark);
-        return n;
-    }
-
-    void close() {
-        frame f = frames_.back();
-        frames_.pop_back();
-        doc_.close(f.node, f.opened);
-        add(f.node, f.anchor);
-    }
-
-    [[nodiscard]] std::size_t count_nodes(const ynode& n) const {
-        std::size_t count = 1;
-        for (const auto& c : doc_.children(n)) {
-            count += count_nodes(c);
-        }
-        return count;
-    }
-
-    void add(const ynode& n, YAML::anchor_t anchor) {
-        if (anchor != 0) {
-            anchors_.insert_or_assign(anchor, std::make_pair(n, count_nodes(n)));
-        }
-        if (frames_.empty()) {
-            root_ = n;
-            has_root_ = true;
-        } else {
-            doc_.push(n);
-        }
-    }
-
-    static constexpr std::size_t max_copied_nodes = 1'000'000;
-
-    std::uint32_t line_offset_;
-    ydoc& doc_;
-    std::vector<frame> frames_;
-    std::map<YAML::anchor_t, std::pair<ynode, std::size_t>> anchors_;  // node, its node count
-    std::size_t copied_nodes_ = 0;
-    ynode root_;
-    bool has_root_ = false;
-    std::pair<int, int> document_start_{-1, -1};
-};
+using yaml_tree::ydoc;
+using yaml_tree::ynode;
 
 // ------------------------------------------------------------------------------------------------
 // Decoding
@@ -2951,6 +2150,10 @@ enum class appmesh_kind {
     backend_group
 };
 
+constexpr std::array<sv, 7> appmesh_kinds{"Mesh",           "VirtualService", "VirtualRouter",
+                                          "VirtualNode",    "VirtualGateway", "GatewayRoute",
+                                          "BackendGroup"};
+
 appmesh_kind kind_of(sv kind) {
     if (kind == "Mesh") {
         return appmesh_kind::mesh;
@@ -2988,76 +2191,143 @@ std::size_t find_value(std::span<const ynode> map, sv key) {
     return 0;
 }
 
-/// Turns document trees into model objects.
-class document_loader {
-public:
-    document_loader(mesh_input& out, diagnostics& diags, std::uint32_t file)
-        : out_(out), diags_(diags), dec_(diags, file) {}
+std::size_t count_nodes(const ydoc& doc, const ynode& n) {
+    std::size_t count = 1;
+    for (const auto& c : doc.children(n)) {
+        count += count_nodes(doc, c);
+    }
+    return count;
+}
 
-    void document(const ynode& root, const ydoc& doc) {
-        if (root.type != ynode::type_t::map) {
-            return;
+/// What one `load_paths` call found besides App Mesh objects: the "no App Mesh object" error
+/// says what the input held instead.
+struct load_tally {
+    std::map<std::string, std::size_t> other_kinds;  // kind -> documents and List items
+    std::size_t without_kind = 0;                    // documents that are no Kubernetes object
+    std::size_t empty_lists = 0;
+    std::size_t documents = 0;
+};
+
+/// Turns the document trees of one file into model objects. Kubernetes lists (`kind: List`,
+/// `VirtualNodeList`, ... any `*List` with `items`) are unpacked: each item is read as if it were
+/// a document of its own, at its own position.
+class document_loader : public yaml_tree::document_sink {
+public:
+    document_loader(mesh_input& out, diagnostics& diags, std::uint32_t file, load_tally& tally)
+        : out_(out), diags_(diags), dec_(diags, file), file_(file), tally_(tally) {}
+
+    void on_document(const ynode& root, const ydoc& doc) override {
+        if (root.type == ynode::type_t::null) {
+            return;  // `~` or `null` alone: an empty document
         }
+        ++tally_.documents;
         doc_ = &doc;
         dec_.set_document(doc);
-        const auto top = doc.children(root);
-        const std::size_t kind_at = find_value(top, "kind");
-        if (kind_at == 0 || top[kind_at].type != ynode::type_t::scalar) {
+        object(root, nullptr, 0);
+    }
+
+    void on_syntax_error(std::uint32_t line, std::uint32_t col, std::string message) override {
+        diags_.error_at({file_, line + 1, col + 1}, fmt::format("invalid YAML: {}", message));
+    }
+
+private:
+    /// What a typed list (`VirtualNodeList`) gives items that carry no kind or apiVersion of their
+    /// own (the API server's list answers leave them out for built-in kinds).
+    struct list_defaults {
+        sv kind;
+        sv api;
+    };
+    static constexpr int max_list_depth = 8;
+
+    void object(const ynode& root, const list_defaults* from_list, int depth) {
+        if (root.type != ynode::type_t::map) {
+            ++tally_.without_kind;
             return;
         }
-        const std::string kind(top[kind_at].value);
+        const auto top = doc_->children(root);
+        const std::size_t kind_at = find_value(top, "kind");
+        sv kind;
+        source_loc kind_loc;
+        if (kind_at != 0 && top[kind_at].type == ynode::type_t::scalar) {
+            kind = top[kind_at].value;
+            kind_loc = dec_.loc(top[kind_at - 1]);
+        } else if (kind_at == 0 && from_list != nullptr && !from_list->kind.empty()) {
+            kind = from_list->kind;
+            kind_loc = dec_.loc(root);
+        } else {
+            ++tally_.without_kind;
+            return;
+        }
         const std::size_t api_at = find_value(top, "apiVersion");
-        const sv api =
-            api_at != 0 && top[api_at].type == ynode::type_t::scalar ? top[api_at].value : sv();
-        const source_loc kind_loc = dec_.loc(top[kind_at - 1]);
+        sv api;
+        if (api_at != 0) {
+            api = top[api_at].type == ynode::type_t::scalar ? top[api_at].value : sv();
+        } else if (from_list != nullptr && !from_list->kind.empty()) {
+            api = from_list->api;
+        }
+        const std::size_t items_at = find_value(top, "items");
+        if (kind.size() >= 4 && kind.substr(kind.size() - 4) == "List" && items_at != 0) {
+            list(top[items_at], kind, api, kind_loc, depth);
+            return;
+        }
         if (kind == "Namespace") {
+            ++tally_.other_kinds["Namespace"];
             if (api == "v1") {
                 load_namespace(root, kind_loc);
             }
             return;
         }
         const appmesh_kind id = kind_of(kind);
+        const bool appmesh_group = api.starts_with(appmesh_group_prefix);
         if (id == appmesh_kind::none) {
+            if (appmesh_group) {
+                unknown_kind(root, kind, kind_loc, kind_at);
+            } else {
+                ++tally_.other_kinds[std::string(kind)];
+            }
             return;
         }
         if (api != appmesh_api_version) {
-            if (api.substr(0, appmesh_group_prefix.size()) == appmesh_group_prefix) {
+            if (appmesh_group) {
                 object_meta meta;
-                begin(meta, kind, kind_loc, root, id != appmesh_kind::mesh);
+                begin(meta, std::string(kind), kind_loc, root, id != appmesh_kind::mesh);
                 dec_.path() = "apiVersion";
                 dec_.record(top[api_at]);
                 diags_.error(meta, "apiVersion",
                              fmt::format("unsupported apiVersion \"{}\" (outrigger reads {})", api,
                                          appmesh_api_version));
+            } else {
+                ++tally_.other_kinds[std::string(kind)];
             }
             return;
         }
+        const std::string k(kind);
         switch (id) {
         case appmesh_kind::mesh:
-            load<mesh>(root, kind, kind_loc, out_.meshes, &decoder::get_mesh_spec);
+            load<mesh>(root, k, kind_loc, out_.meshes, &decoder::get_mesh_spec);
             break;
         case appmesh_kind::virtual_service:
-            load<virtual_service>(root, kind, kind_loc, out_.virtual_services,
+            load<virtual_service>(root, k, kind_loc, out_.virtual_services,
                                   &decoder::get_virtual_service_spec);
             break;
         case appmesh_kind::virtual_router:
-            load<virtual_router>(root, kind, kind_loc, out_.virtual_routers,
+            load<virtual_router>(root, k, kind_loc, out_.virtual_routers,
                                  &decoder::get_virtual_router_spec);
             break;
         case appmesh_kind::virtual_node:
-            load<virtual_node>(root, kind, kind_loc, out_.virtual_nodes,
+            load<virtual_node>(root, k, kind_loc, out_.virtual_nodes,
                                &decoder::get_virtual_node_spec);
             break;
         case appmesh_kind::virtual_gateway:
-            load<virtual_gateway>(root, kind, kind_loc, out_.virtual_gateways,
+            load<virtual_gateway>(root, k, kind_loc, out_.virtual_gateways,
                                   &decoder::get_virtual_gateway_spec);
             break;
         case appmesh_kind::gateway_route:
-            load<gateway_route>(root, kind, kind_loc, out_.gateway_routes,
+            load<gateway_route>(root, k, kind_loc, out_.gateway_routes,
                                 &decoder::get_gateway_route_spec);
             break;
         case appmesh_kind::backend_group:
-            load<backend_group>(root, kind, kind_loc, out_.backend_groups,
+            load<backend_group>(root, k, kind_loc, out_.backend_groups,
                                 &decoder::get_backend_group_spec);
             break;
         case appmesh_kind::none:
@@ -3065,7 +2335,68 @@ public:
         }
     }
 
-private:
+    /// `items` of a List: each item is an object of its own. List-level fields (metadata with
+    /// resourceVersion and continue, ...) belong to the API server and are not read.
+    void list(const ynode& items, sv kind, sv api, source_loc kind_loc, int depth) {
+        const bool appmesh_group = api.starts_with(appmesh_group_prefix);
+        list_defaults defaults;
+        if (kind != "List") {
+            defaults.kind = kind.substr(0, kind.size() - 4);
+            defaults.api = api;
+            if (appmesh_group && kind_of(defaults.kind) == appmesh_kind::none) {
+                diags_.error_at(kind_loc, unknown_kind_message(kind, true));
+                return;
+            }
+        }
+        if (items.type == ynode::type_t::null) {
+            ++tally_.empty_lists;
+            return;
+        }
+        if (items.type != ynode::type_t::seq) {
+            diags_.error_at(dec_.loc(items), fmt::format("{}: items: expected a list, got {}", kind,
+                                                         describe(items)));
+            return;
+        }
+        if (depth >= max_list_depth) {
+            diags_.error_at(kind_loc, fmt::format("{}: lists nested more than {} deep", kind,
+                                                  max_list_depth));
+            return;
+        }
+        if (items.count == 0) {
+            ++tally_.empty_lists;
+        }
+        for (const ynode& item : doc_->children(items)) {
+            object(item, &defaults, depth + 1);
+        }
+    }
+
+    static std::string unknown_kind_message(sv kind, bool is_list) {
+        std::vector<std::string> candidates;
+        for (const sv k : appmesh_kinds) {
+            candidates.emplace_back(is_list ? std::string(k) + "List" : std::string(k));
+        }
+        const std::string best = closest(std::string(kind), candidates);
+        if (!best.empty()) {
+            return fmt::format("unknown App Mesh kind \"{}\" (did you mean \"{}\"?)", kind, best);
+        }
+        return fmt::format("unknown App Mesh kind \"{}\" (the kinds are Mesh, VirtualService, "
+                           "VirtualRouter, VirtualNode, VirtualGateway, GatewayRoute and "
+                           "BackendGroup{})",
+                           kind, is_list ? ", and their lists" : "");
+    }
+
+    /// An `appmesh.k8s.aws/...` document of a kind App Mesh does not have: never silently
+    /// skipped, it is almost always a typo that would leave the object out of the mesh.
+    void unknown_kind(const ynode& root, sv kind, source_loc kind_loc, std::size_t kind_at) {
+        object_meta meta;
+        begin(meta, std::string(kind), kind_loc, root, /*namespaced=*/true);
+        if (kind_at != 0) {
+            dec_.path() = "kind";
+            dec_.record(doc_->children(root)[kind_at]);
+        }
+        diags_.error(meta, "kind", unknown_kind_message(kind, false));
+    }
+
     /// Starts an object: kind, position, and metadata first, so that every diagnostic about the
     /// rest of the document names the object.
     void begin(object_meta& meta, const std::string& kind, source_loc kind_loc, const ynode& root,
@@ -3089,8 +2420,9 @@ private:
     void load(const ynode& root, const std::string& kind, source_loc kind_loc, std::vector<T>& list,
               void (decoder::*read_spec)(const ynode&, T&)) {
         T obj;
-        // About one position per key or list item: about half the nodes.
-        obj.meta.field_locs.reserve(doc_->size() / 2 + 4);
+        // About one position per key or list item: about half the nodes (of this object: a List
+        // holds many).
+        obj.meta.field_locs.reserve(count_nodes(*doc_, root) / 2 + 4);
         begin(obj.meta, kind, kind_loc, root, !std::is_same_v<T, mesh>);
         dec_.fields(root, {"apiVersion", "kind", "metadata", "spec", "status"},
                     [&](sv k, const ynode& x) {
@@ -3120,118 +2452,16 @@ private:
     mesh_input& out_;
     diagnostics& diags_;
     decoder dec_;
+    std::uint32_t file_;
+    load_tally& tally_;
     const ydoc* doc_ = nullptr;
 };
 
-/// Does the line starting at `p` begin with the marker `m` followed by a blank?
-bool marker_at(sv text, std::size_t p, sv m) {
-    if (text.substr(p, m.size()) != m) {
-        return false;
-    }
-    const std::size_t q = p + m.size();
-    return q >= text.size() || text[q] == ' ' || text[q] == '\t' || text[q] == '\n' ||
-           text[q] == '\r';
-}
-
-/// `unexpected ","` for the character at a 0-based line/column of `text`.
-std::string unexpected_text(sv text, int line, int col) {
-    std::size_t p = 0;
-    for (int l = 0; l < line && p != sv::npos; ++l) {
-        p = text.find('\n', p);
-        p = p == sv::npos ? p : p + 1;
-    }
-    if (p == sv::npos || col < 0 || p + static_cast<std::size_t>(col) >= text.size()) {
-        return "unexpected text";
-    }
-    return fmt::format("unexpected \"{}\"", text[p + static_cast<std::size_t>(col)]);
-}
-
-/// Parses `text` with yaml-cpp (marks shifted by `first_line`) and hands each document over.
-void parse_with_yaml_cpp(sv text, std::uint32_t first_line, std::uint32_t file, ydoc& doc,
-                         document_loader& docs, diagnostics& diags) {
-    std::istringstream in{std::string(text)};
-    tree_builder builder(first_line, doc);
-    const auto report = [&](int mark_line, int mark_col, const std::string& message) {
-        const auto line = static_cast<std::uint32_t>(std::max(mark_line, 0)) + first_line;
-        const auto col = static_cast<std::uint32_t>(std::max(mark_col, 0));
-        diags.error_at({file, line + 1, col + 1}, fmt::format("invalid YAML: {}", message));
-    };
-    try {
-        YAML::Parser parser(in);
-        std::pair<int, int> previous_start{-1, -1};
-        while (parser.HandleNextDocument(builder)) {
-            // yaml-cpp 0.7 emits empty documents forever, without consuming input, on a stray
-            // flow indicator such as a `,` in block context: stop when a document starts where
-            // the previous one did.
-            if (builder.document_start() == previous_start) {
-                const auto [line, col] = previous_start;
-                report(line, col, unexpected_text(text, line, col));
-                return;
-            }
-            previous_start = builder.document_start();
-            ynode root;
-            if (builder.take(root)) {
-                docs.document(root, doc);
-            }
-        }
-    } catch (const YAML::DeepRecursion& e) {
-        report(e.mark.line, e.mark.column, "nested too deeply");  // yaml-cpp says "bad file"
-    } catch (const YAML::Exception& e) {
-        report(e.mark.line, e.mark.column, e.msg);
-    }
-}
-
-void parse_document_text(sv chunk, std::uint32_t first_line, std::uint32_t file, ydoc& doc,
-                         document_loader& docs, diagnostics& diags) {
-    // Tabs, CRs and a byte-order mark are legal but outside the fast subset.
-    const bool simple =
-        chunk.find_first_of("\t\r") == sv::npos && chunk.substr(0, 3) != "\xEF\xBB\xBF";
-    if (simple) {
-        try {
-            doc.clear();
-            fast_parser parser(chunk, first_line, doc);
-            ynode root;
-            if (parser.parse(root)) {
-                docs.document(root, doc);
-            }
-            return;
-        } catch (const fast_path_bail&) {
-            // Outside the subset or malformed: yaml-cpp reads it (and reports any syntax error).
-        }
-    }
-    parse_with_yaml_cpp(chunk, first_line, file, doc, docs, diags);
-}
-
-void load_text(sv text, std::uint32_t file, mesh_input& out, diagnostics& diags) {
-    document_loader docs(out, diags, file);
+void load_text(sv text, std::uint32_t file, mesh_input& out, diagnostics& diags,
+               load_tally& tally) {
+    document_loader docs(out, diags, file, tally);
     ydoc doc;
-    // Cut at `---` lines (a document marker always ends the previous document) and parse each
-    // document on its own. Directives (`%`) and `...` markers change how documents relate, so a
-    // text that has them goes to yaml-cpp whole.
-    std::vector<std::pair<std::size_t, std::uint32_t>> starts;  // offset, line
-    starts.emplace_back(0, 0);
-    std::uint32_t line = 0;
-    for (std::size_t p = 0; p < text.size();) {
-        if (text[p] == '%' || marker_at(text, p, "...")) {
-            parse_with_yaml_cpp(text, 0, file, doc, docs, diags);
-            return;
-        }
-        if (p != 0 && marker_at(text, p, "---")) {
-            starts.emplace_back(p, line);
-        }
-        const std::size_t nl = text.find('\n', p);
-        if (nl == sv::npos) {
-            break;
-        }
-        p = nl + 1;
-        ++line;
-    }
-    for (std::size_t i = 0; i < starts.size(); ++i) {
-        const std::size_t begin = starts[i].first;
-        const std::size_t end = i + 1 < starts.size() ? starts[i + 1].first : text.size();
-        parse_document_text(text.substr(begin, end - begin), starts[i].second, file, doc, docs,
-                            diags);
-    }
+    (void)yaml_tree::parse_text(text, yaml_tree::parse_mode::automatic, doc, docs);
 }
 
 std::uint32_t add_file(mesh_input& out, std::string name) {
@@ -3263,7 +2493,7 @@ bool read_file(const std::string& path, std::string& text, std::string& error) {
     return true;
 }
 
-void load_file(const std::string& path, mesh_input& out, diagnostics& diags) {
+void load_file(const std::string& path, mesh_input& out, diagnostics& diags, load_tally& tally) {
     const std::uint32_t file = add_file(out, path);
     std::string text;
     std::string error;
@@ -3271,7 +2501,7 @@ void load_file(const std::string& path, mesh_input& out, diagnostics& diags) {
         diags.error_at({file, 0, 0}, fmt::format("cannot read file: {}", error));
         return;
     }
-    load_text(text, file, out, diags);
+    load_text(text, file, out, diags, tally);
 }
 
 bool is_yaml_name(const std::filesystem::path& p) {
@@ -3279,48 +2509,162 @@ bool is_yaml_name(const std::filesystem::path& p) {
     return ext == ".yaml" || ext == ".yml";
 }
 
-void load_directory(const std::string& dir, mesh_input& out, diagnostics& diags) {
+/// Walks `dir` (symlinks followed, hidden entries skipped, each real directory once).
+void walk_directory(const std::string& dir, std::vector<std::string>& found, input_files& out,
+                    std::set<std::string>& seen_dirs) {
     namespace fs = std::filesystem;
-    std::vector<std::string> found;
     std::error_code ec;
-    fs::recursive_directory_iterator it(dir, ec);
-    const fs::recursive_directory_iterator end;
+    const fs::path real = fs::canonical(dir, ec);
+    if (!seen_dirs.insert(ec ? dir : real.string()).second) {
+        return;  // reached twice (a symlink to a directory already walked, or a loop)
+    }
+    out.directories.push_back(dir);
+    fs::directory_iterator it(dir, ec);
+    const fs::directory_iterator end;
     while (!ec && it != end) {
-        std::error_code type_ec;
-        if (is_yaml_name(it->path()) && it->is_regular_file(type_ec)) {
-            found.push_back(it->path().string());
+        const fs::path& p = it->path();
+        const std::string name = p.filename().string();
+        // kubelet's `..data` and `..<timestamp>` of ConfigMap/Secret volumes, editors' swap and
+        // backup files, `.git`: never mesh input.
+        if (!name.starts_with('.')) {
+            std::error_code sec;
+            const auto st = fs::status(p, sec);  // follows symlinks
+            if (!sec && fs::is_directory(st)) {
+                walk_directory(p.string(), found, out, seen_dirs);
+            } else if (!sec && fs::is_regular_file(st) && is_yaml_name(p)) {
+                found.push_back(p.string());
+            } else {
+                out.ignored.push_back(p.string());  // other names; dangling symlinks
+            }
         }
         it.increment(ec);
     }
     if (ec) {
-        const std::uint32_t file = add_file(out, dir);
-        diags.error_at({file, 0, 0}, fmt::format("cannot read directory: {}", ec.message()));
-    }
-    std::sort(found.begin(), found.end());
-    for (const auto& f : found) {
-        load_file(f, out, diags);
+        out.unreadable.emplace_back(dir, ec.message());
     }
 }
 
+std::size_t object_count(const mesh_input& in) {
+    return in.meshes.size() + in.virtual_services.size() + in.virtual_routers.size() +
+           in.virtual_nodes.size() + in.virtual_gateways.size() + in.gateway_routes.size() +
+           in.backend_groups.size();
+}
+
+std::string plural(std::size_t n, sv one, sv many) {
+    return fmt::format("{} {}", n, n == 1 ? one : many);
+}
+
+/// `a, b and c`, at most `max` of them, then `and N more`.
+std::string join_names(const std::vector<std::string>& names, std::size_t max) {
+    std::string out;
+    const std::size_t shown = std::min(names.size(), max);
+    for (std::size_t i = 0; i < shown; ++i) {
+        if (i > 0) {
+            out += i + 1 == shown && shown == names.size() ? " and " : ", ";
+        }
+        out += names[i];
+    }
+    if (shown < names.size()) {
+        out += fmt::format(" and {} more", names.size() - shown);
+    }
+    return out;
+}
+
+/// The error of an input that holds no App Mesh object at all: an empty directory, a directory
+/// of ConfigMap keys without a .yaml name, a file of Deployments, an empty `kubectl get` List.
+std::string nothing_found_message(const std::vector<std::string>& paths, const input_files& inputs,
+                                  const load_tally& tally) {
+    std::string msg = fmt::format("no App Mesh object found in {}", join_names(paths, 5));
+    if (inputs.files.empty()) {
+        msg += paths.size() == 1 ? ": no *.yaml or *.yml file in it"
+                                 : ": no *.yaml or *.yml file in them";
+        if (!inputs.ignored.empty()) {
+            std::vector<std::string> names;
+            for (const auto& p : inputs.ignored) {
+                names.push_back(std::filesystem::path(p).filename().string());
+            }
+            std::sort(names.begin(), names.end());
+            msg += fmt::format(" (not read: {})", join_names(names, 4));
+        }
+        return msg;
+    }
+    std::vector<std::string> held;
+    for (const auto& [kind, n] : tally.other_kinds) {
+        held.push_back(fmt::format("{} {}", n, kind));
+    }
+    if (tally.empty_lists > 0) {
+        held.push_back(plural(tally.empty_lists, "empty List", "empty Lists"));
+    }
+    if (tally.without_kind > 0) {
+        held.push_back(plural(tally.without_kind, "document without a kind",
+                              "documents without a kind"));
+    }
+    const std::string files = plural(inputs.files.size(), "file", "files");
+    if (held.empty()) {
+        return msg + fmt::format(" ({} read, holding no YAML document)", files);
+    }
+    return msg + fmt::format(" ({} read, holding {}); App Mesh objects have apiVersion {} and "
+                             "kind Mesh, VirtualService, VirtualRouter, VirtualNode, "
+                             "VirtualGateway or GatewayRoute",
+                             files, join_names(held, 6), appmesh_api_version);
+}
 
 }  // namespace
 
-void load_paths(const std::vector<std::string>& paths, mesh_input& out, diagnostics& diags) {
+input_files list_inputs(const std::vector<std::string>& paths) {
+    namespace fs = std::filesystem;
+    input_files out;
+    std::set<std::string> seen_files;
+    std::set<std::string> seen_dirs;
+    const auto add_once = [&](const std::string& f) {
+        std::error_code ec;
+        const fs::path real = fs::canonical(f, ec);
+        // A path that does not resolve is kept as given (loading it reports why).
+        if (seen_files.insert(ec ? "\n" + f : real.string()).second) {
+            out.files.push_back(f);
+        }
+    };
     for (const auto& path : paths) {
         std::error_code ec;
-        const auto status = std::filesystem::status(path, ec);
-        if (!ec && std::filesystem::is_directory(status)) {
-            load_directory(path, out, diags);
+        if (fs::is_directory(fs::status(path, ec)) && !ec) {
+            std::vector<std::string> found;
+            walk_directory(path, found, out, seen_dirs);
+            std::sort(found.begin(), found.end());
+            for (const auto& f : found) {
+                add_once(f);
+            }
         } else {
-            load_file(path, out, diags);  // reports a missing or unreadable path
+            add_once(path);
         }
+    }
+    return out;
+}
+
+void load_paths(const std::vector<std::string>& paths, mesh_input& out, diagnostics& diags) {
+    const input_files inputs = list_inputs(paths);
+    const std::size_t objects_before = object_count(out);
+    const std::size_t errors_before = diags.error_count();
+    load_tally tally;
+    for (const auto& [dir, why] : inputs.unreadable) {
+        const std::uint32_t file = add_file(out, dir);
+        diags.error_at({file, 0, 0}, fmt::format("cannot read directory: {}", why));
+    }
+    for (const auto& f : inputs.files) {
+        load_file(f, out, diags, tally);
+    }
+    // Reading nothing is never a valid mesh (an implicit empty mesh refuses every request). When
+    // something else went wrong, that error says why already.
+    if (!paths.empty() && object_count(out) == objects_before &&
+        diags.error_count() == errors_before) {
+        diags.error_at({no_file, 0, 0}, nothing_found_message(paths, inputs, tally));
     }
 }
 
 void load_string(const std::string& yaml, const std::string& filename, mesh_input& out,
                  diagnostics& diags) {
     const std::uint32_t file = add_file(out, filename);
-    load_text(yaml, file, out, diags);
+    load_tally tally;
+    load_text(yaml, file, out, diags, tally);
 }
 
 }  // namespace outrigger::routing

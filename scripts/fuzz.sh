@@ -19,6 +19,9 @@ for t in "${targets[@]}"; do
   mkdir -p "$B/corpus/$t" "$B/crashes/$t" "$seed_dir/$t"
   case "$t" in
     fuzz_mesh) cp -f ../shared/corpus/appmesh-examples/*.yaml examples/*/*.yaml "$seed_dir/$t/" 2>/dev/null || true ;;
+    fuzz_yaml_fast_path)
+      cp -f ../shared/corpus/appmesh-examples/*.yaml examples/*/*.yaml "$seed_dir/$t/" 2>/dev/null || true
+      cp -f "fuzz/seeds/$t/"* "$seed_dir/$t/" ;;
     *) [ -d "fuzz/seeds/$t" ] && cp -f "fuzz/seeds/$t/"* "$seed_dir/$t/" ;;
   esac
   echo "fuzz: $t for ${secs}s"
