@@ -89,13 +89,6 @@ public:
                 ec.message());
             return 1;
         }
-        const auto port = acceptor.local_endpoint().port();
-        {
-            std::lock_guard lock(log_mu_);
-            out_ << "outrigger inject: webhook listening on " << opts_.address << ':' << port
-                 << std::endl;
-        }
-
         net::signal_set signals(ioc_, SIGINT, SIGTERM);
         net::steady_timer stop_timer(control);
         signals.async_wait(net::bind_executor(control, [&](const boost::system::error_code& sec,
@@ -119,6 +112,14 @@ public:
                 }
             });
         }));
+        // Printed once the signal handler is in place: a supervisor may signal right away.
+        const auto port = acceptor.local_endpoint().port();
+        {
+            std::lock_guard lock(log_mu_);
+            out_ << "outrigger inject: webhook listening on " << opts_.address << ':' << port
+                 << std::endl;
+        }
+
         net::co_spawn(control, accept_loop(acceptor), [this](const std::exception_ptr& e) {
             report(e, "accept loop");
         });
