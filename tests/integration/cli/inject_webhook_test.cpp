@@ -7,6 +7,8 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <algorithm>
+#include <map>
 #include <regex>
 
 #include "tests/integration/cli/inject_support.hpp"
@@ -310,4 +312,82 @@ TEST_CASE("webhook: start-up errors exit 1", "[cli][inject][webhook]") {
                        "--tls-cert", (certs() / "server.pem").string(), "--tls-key",
                        (certs() / "server.key").string()});
     CHECK(r.code == 1);
+}
+
+TEST_CASE("webhook: deploy/kubernetes/webhook/ is consistent and its command line serves",
+          "[cli][inject][webhook][deploy]") {
+    const fs::path dir = fs::path(OUTRIGGER_SOURCE_DIR) / "deploy/kubernetes/webhook";
+    std::map<std::string, json::value> by_kind;
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir)) {
+        files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+        for (auto& d : documents(read_file(f))) {
+            by_kind[std::string(d.at("kind").as_string())] = d;
+        }
+    }
+    REQUIRE(by_kind.count("Deployment") == 1);
+    REQUIRE(by_kind.count("Service") == 1);
+    REQUIRE(by_kind.count("ConfigMap") == 1);
+    REQUIRE(by_kind.count("MutatingWebhookConfiguration") == 1);
+    const json::value& deploy = by_kind["Deployment"];
+    const json::value& service = by_kind["Service"];
+    const json::value& mwc = by_kind["MutatingWebhookConfiguration"];
+    const json::value& container = deploy.at_pointer("/spec/template/spec/containers/0");
+    const json::value& hook = mwc.at_pointer("/webhooks/0");
+
+    // The configuration calls the Service, which reaches the container's port.
+    CHECK(hook.at_pointer("/clientConfig/service/name") == service.at_pointer("/metadata/name"));
+    CHECK(hook.at_pointer("/clientConfig/service/namespace") ==
+          service.at_pointer("/metadata/namespace"));
+    CHECK(hook.at_pointer("/clientConfig/service/path") == "/mutate-v1-pod");
+    CHECK(hook.at_pointer("/clientConfig/service/port") == service.at_pointer("/spec/ports/0/port"));
+    CHECK(service.at_pointer("/spec/ports/0/targetPort") ==
+          container.at_pointer("/ports/0/containerPort"));
+    CHECK(hook.at("failurePolicy") == "Ignore");
+    CHECK(hook.at("admissionReviewVersions") == json::array{"v1"});
+    CHECK(service.at_pointer("/spec/selector") == deploy.at_pointer("/spec/template/metadata/labels"));
+
+    // Its mesh validates.
+    scratch io;
+    const std::string mesh = io.write("mesh.yaml", std::string(by_kind["ConfigMap"].at_pointer(
+                                                       "/data/mesh.yaml").as_string()));
+    CHECK(run_outrigger({"validate", mesh}).code == 0);
+
+    // The container's command line, with its files and port swapped for the test's, serves.
+    std::string cmd = "exec";
+    for (const auto& part : container.at("command").as_array()) {
+        std::string p(part.as_string());
+        cmd += " " + shell_quote(p == "/usr/local/bin/outrigger" ? OUTRIGGER_BINARY : p);
+    }
+    for (const auto& arg : container.at("args").as_array()) {
+        std::string a(arg.as_string());
+        if (a == "/etc/outrigger/mesh.yaml") {
+            a = mesh;
+        } else if (a == "/etc/outrigger-tls/tls.crt") {
+            a = (certs() / "server.pem").string();
+        } else if (a == "/etc/outrigger-tls/tls.key") {
+            a = (certs() / "server.key").string();
+        } else if (a == "0.0.0.0:8443") {
+            a = "127.0.0.1:0";
+        }
+        cmd += " " + shell_quote(a);
+    }
+    outrigger::test::child_process child({"/bin/sh", "-c", cmd + " 2>&1"});
+    const std::string port =
+        child.wait_for(std::regex("webhook listening on 127\\.0\\.0\\.1:(\\d+)"), 20s);
+    REQUIRE(!port.empty());
+    const std::string base = "https://127.0.0.1:" + port;
+    CHECK(curl(base + std::string(container.at_pointer("/readinessProbe/httpGet/path").as_string()),
+               "", "GET")
+              .status == 200);
+    const auto r = response_of(curl(base + "/mutate-v1-pod", review(pod("v1"), "my-app")));
+    REQUIRE(r.if_contains("patch") != nullptr);
+    const json::value patched = apply_patch(
+        pod("v1"), json::parse(base64_decode(std::string(r.at("patch").as_string()))).as_array());
+    CHECK(patched.at_pointer("/spec/initContainers/1/image") == "outrigger-init:0.1.0");
+    CHECK(patched.at_pointer("/spec/initContainers/2/image") == "outrigger:0.1.0");
+    CHECK(child.terminate(10s) == 0);
 }
