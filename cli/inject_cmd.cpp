@@ -295,7 +295,8 @@ bool expand_inputs(const std::vector<std::string>& inputs, std::vector<std::stri
                     continue;
                 }
                 const std::string ext = it->path().extension().string();
-                if (it->is_regular_file(ec) && (ext == ".yaml" || ext == ".yml" || ext == ".json")) {
+                if (it->is_regular_file(ec) &&
+                    (ext == ".yaml" || ext == ".yml" || ext == ".json")) {
                     found.push_back(it->path());
                 }
             }

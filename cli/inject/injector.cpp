@@ -470,7 +470,8 @@ json::object sidecar_container(const injector_options& o, const pod_settings& s,
     // app's first connection finds the proxy listening.
     c["startupProbe"] = exec_probe(1, 30);
     c["readinessProbe"] = exec_probe(2, 2);
-    c["lifecycle"] = {{"preStop", {{"exec", {{"command", json::array{"bash", "-c", drain_command}}}}}}};
+    c["lifecycle"] = {
+        {"preStop", {{"exec", {{"command", json::array{"bash", "-c", drain_command}}}}}}};
     c["resources"] = std::move(resources);
     return c;
 }

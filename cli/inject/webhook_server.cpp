@@ -52,6 +52,9 @@ constexpr auto tuple = net::as_tuple(net::use_awaitable);
 using tls_stream = beast::ssl_stream<beast::tcp_stream>;
 
 /// The running server: the current TLS context and state, swapped whole on reload.
+/// Thread-affinity: `run` on the caller's thread, which becomes one of the io_context's
+/// threads; connections on their own strands; `tls_`/`state_` behind `mu_`, the log behind
+/// `log_mu_`; the acceptor and signals on the `control` strand.
 class webhook {
 public:
     webhook(const webhook_loader& load, const webhook_options& opts, std::ostream& out,

@@ -113,7 +113,8 @@ void collect_namespaces(const json::value& document, std::map<std::string, label
         }
         return;
     }
-    if (string_field(o, "kind") != "Namespace" || !group_of(string_field(o, "apiVersion")).empty()) {
+    if (string_field(o, "kind") != "Namespace" ||
+        !group_of(string_field(o, "apiVersion")).empty()) {
         return;
     }
     const json::value* meta = o.if_contains("metadata");

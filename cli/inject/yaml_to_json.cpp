@@ -35,7 +35,8 @@ int bool_word(std::string_view s) {
     if (is_one_of(s, {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"})) {
         return 1;
     }
-    if (is_one_of(s, {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"})) {
+    if (is_one_of(s,
+                  {"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"})) {
         return 0;
     }
     return -1;

@@ -242,7 +242,8 @@ TEST_CASE("inject: goldens over the corpus's own Deployments", "[cli][inject]") 
             }
             CHECK(!nodes.empty());
             for (const auto& n : nodes) {
-                const auto v = run_outrigger({"validate", "--node", n, g.file}, "", corpus.string());
+                const auto v =
+                    run_outrigger({"validate", "--node", n, g.file}, "", corpus.string());
                 INFO(n << ": " << v.out << v.err);
                 CHECK(v.code == 0);
             }
@@ -262,8 +263,8 @@ TEST_CASE("inject: goldens over the corpus's own Deployments", "[cli][inject]") 
 TEST_CASE("inject: the namespaceSelector decides which namespaces are in", "[cli][inject]") {
     scratch dir;
     const std::string mesh = dir.write("mesh.yaml", small_mesh);
-    const std::string input =
-        deployment("web", "shop", "{app: web}") + "---\n" + deployment("web", "other", "{app: web}");
+    const std::string input = deployment("web", "shop", "{app: web}") + "---\n" +
+                              deployment("web", "other", "{app: web}");
     auto p = inject(mesh, input);
     CHECK(p.run.code == 0);
     REQUIRE(p.docs.size() == 2);
@@ -354,8 +355,9 @@ TEST_CASE("inject: sidecarInjectorWebhook annotation and namespace label", "[cli
         "--namespace-labels", "shop=mesh=m,appmesh.k8s.aws/sidecarInjectorWebhook=disabled"};
     auto plain = inject(mesh, deployment("web", "shop", "{app: web}"), ns_disabled);
     CHECK(at(plain.docs[0], std::string(tmpl) + "/initContainers") == nullptr);
-    CHECK(plain.run.err.find("(namespace label appmesh.k8s.aws/sidecarInjectorWebhook: disabled)") !=
-          std::string::npos);
+    CHECK(
+        plain.run.err.find("(namespace label appmesh.k8s.aws/sidecarInjectorWebhook: disabled)") !=
+        std::string::npos);
     auto enabled = inject(mesh,
                           deployment("web", "shop", "{app: web}",
                                      "{appmesh.k8s.aws/sidecarInjectorWebhook: Enabled}"),
@@ -415,7 +417,8 @@ spec:
     CHECK(text_at(spec, "/initContainers/1/resources") ==
           R"({"requests":{"cpu":"100m","memory":"32Mi"},"limits":{"memory":"1Gi"}})");
     CHECK(text_at(spec, "/volumes") ==
-          R"([{"name":"cache","emptyDir":{}},{"name":"outrigger-mesh","configMap":{"name":"outrigger-mesh"}},)"
+          R"([{"name":"cache","emptyDir":{}},)"
+          R"({"name":"outrigger-mesh","configMap":{"name":"outrigger-mesh"}},)"
           R"({"name":"web-tls","secret":{"secretName":"web-tls"}}])");
     CHECK(text_at(spec, "/initContainers/1/volumeMounts") ==
           R"([{"name":"outrigger-mesh","mountPath":"/etc/outrigger","readOnly":true},)"
@@ -445,7 +448,8 @@ spec:
     CHECK(text_at(fs_, "/initContainers/0/image") == "reg/i:1");
     CHECK(text_at(fs_, "/initContainers/1/image") == "reg/o:1");
     CHECK(text_at(fs_, "/volumes/0/configMap/name") == "cm");
-    CHECK(env_of(fs_, "initContainers", "outrigger", "OUTRIGGER_MESH") == "/etc/outrigger/all.yaml");
+    CHECK(env_of(fs_, "initContainers", "outrigger", "OUTRIGGER_MESH") ==
+          "/etc/outrigger/all.yaml");
 
     // Malformed annotations are errors and leave the pod alone.
     for (const std::string bad :
@@ -522,7 +526,8 @@ TEST_CASE("inject: stdin, kind: List and every workload kind; other kinds pass t
     std::string where;
     CHECK(survives(original, p.docs[0], where));
     // Notes name each item's own line.
-    CHECK(p.run.err.find("<stdin>:4:3: injected: Deployment shop/w: as mesh/m/virtualNode/web_shop") !=
+    CHECK(p.run.err.find(
+              "<stdin>:4:3: injected: Deployment shop/w: as mesh/m/virtualNode/web_shop") !=
           std::string::npos);
 }
 
@@ -538,7 +543,8 @@ TEST_CASE("inject: injecting twice changes nothing", "[cli][inject]") {
     CHECK(once.code == 0);
     CHECK(twice.code == 0);
     CHECK(twice.out == once.out);
-    CHECK(twice.err.find("not injected: it already has the outrigger sidecar") != std::string::npos);
+    CHECK(twice.err.find("not injected: it already has the outrigger sidecar") !=
+          std::string::npos);
     CHECK(twice.err.find("0 injected, 3 not injected, 0 errors") != std::string::npos);
 }
 
@@ -550,17 +556,18 @@ TEST_CASE("inject: --report says what would change, and writes no YAML", "[cli][
     CHECK(r.code == 0);
     CHECK(r.err.empty());
     CHECK(r.out.find("apiVersion") == std::string::npos);
-    CHECK(r.out ==
-          "<stdin>:1:1: injected: Deployment shop/web: as mesh/m/virtualNode/web_shop\n"
-          "    + volume outrigger-mesh (ConfigMap outrigger-mesh)\n"
-          "    + init container outrigger-init (outrigger-init:latest): APPMESH_APP_PORTS=8080 "
-          "APPMESH_IGNORE_UID=1337 APPMESH_ENVOY_INGRESS_PORT=15000 APPMESH_ENVOY_EGRESS_PORT=15001 "
-          "APPMESH_EGRESS_IGNORED_PORTS=22 APPMESH_EGRESS_IGNORED_IP=169.254.169.254 "
-          "APPMESH_ENABLE_IPV6=1\n"
-          "    + native sidecar outrigger (outrigger:latest): --transparent --egress-address ::; "
-          "OUTRIGGER_MESH=/etc/outrigger/mesh.yaml "
-          "APPMESH_VIRTUAL_NODE_NAME=mesh/m/virtualNode/web_shop\n"
-          "1 injected, 0 not injected, 0 errors\n");
+    CHECK(
+        r.out ==
+        "<stdin>:1:1: injected: Deployment shop/web: as mesh/m/virtualNode/web_shop\n"
+        "    + volume outrigger-mesh (ConfigMap outrigger-mesh)\n"
+        "    + init container outrigger-init (outrigger-init:latest): APPMESH_APP_PORTS=8080 "
+        "APPMESH_IGNORE_UID=1337 APPMESH_ENVOY_INGRESS_PORT=15000 APPMESH_ENVOY_EGRESS_PORT=15001 "
+        "APPMESH_EGRESS_IGNORED_PORTS=22 APPMESH_EGRESS_IGNORED_IP=169.254.169.254 "
+        "APPMESH_ENABLE_IPV6=1\n"
+        "    + native sidecar outrigger (outrigger:latest): --transparent --egress-address ::; "
+        "OUTRIGGER_MESH=/etc/outrigger/mesh.yaml "
+        "APPMESH_VIRTUAL_NODE_NAME=mesh/m/virtualNode/web_shop\n"
+        "1 injected, 0 not injected, 0 errors\n");
 }
 
 TEST_CASE("inject: directories, usage errors, invalid meshes and broken YAML", "[cli][inject]") {
@@ -594,12 +601,14 @@ TEST_CASE("inject: directories, usage errors, invalid meshes and broken YAML", "
           1);
 
     // An invalid mesh: its errors, exit 1, nothing on stdout.
-    const std::string bad = dir.write("bad.yaml", small_mesh + "---\napiVersion: appmesh.k8s.aws/"
-                                                              "v1beta2\nkind: VirtualService\n"
-                                                              "metadata: {name: s, namespace: shop}\n"
-                                                              "spec: {provider: {virtualNode: "
-                                                              "{virtualNodeRef: {name: nope}}}}\n");
-    auto invalid = run_outrigger({"inject", "--mesh", bad, "-"}, deployment("web", "shop", "{app: web}"));
+    const std::string bad = dir.write("bad.yaml", small_mesh +
+                                                      "---\napiVersion: appmesh.k8s.aws/"
+                                                      "v1beta2\nkind: VirtualService\n"
+                                                      "metadata: {name: s, namespace: shop}\n"
+                                                      "spec: {provider: {virtualNode: "
+                                                      "{virtualNodeRef: {name: nope}}}}\n");
+    auto invalid =
+        run_outrigger({"inject", "--mesh", bad, "-"}, deployment("web", "shop", "{app: web}"));
     CHECK(invalid.code == 1);
     CHECK(invalid.out.empty());
     CHECK(invalid.err.find("error: VirtualService shop/s") != std::string::npos);

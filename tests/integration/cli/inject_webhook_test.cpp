@@ -54,7 +54,8 @@ struct http_answer {
 };
 
 /// POSTs `body` (or GETs when `method` is GET) with curl, trusting the test CA.
-http_answer curl(const std::string& url, const std::string& body, const std::string& method = "POST") {
+http_answer curl(const std::string& url, const std::string& body,
+                 const std::string& method = "POST") {
     scratch io;
     const std::string in = io.write("body", body);
     const std::string out = (io.path / "out").string();
@@ -129,7 +130,8 @@ TEST_CASE("webhook: the JSONPatch gives what `outrigger inject` gives for the sa
           "[cli][inject][webhook]") {
     webhook_process wh(canary);
     const json::object original = pod("v1");
-    const auto res = response_of(curl(wh.url("/mutate-v1-pod?timeout=10s"), review(original, "my-app")));
+    const auto res =
+        response_of(curl(wh.url("/mutate-v1-pod?timeout=10s"), review(original, "my-app")));
     CHECK(res.at("uid") == "705ab4f5-6393-11e8-b7cc-42010a800002");
     CHECK(res.at("allowed") == true);
     REQUIRE(res.at("patchType") == "JSONPatch");
@@ -156,9 +158,10 @@ TEST_CASE("webhook: the JSONPatch gives what `outrigger inject` gives for the sa
     CHECK(patched.at_pointer("/spec/initContainers/2/env/1/value") ==
           "mesh/my-app-mesh/virtualNode/my-interview-service-v1-node_my-app");
     CHECK(!wh.child
-               .wait_for(std::regex("(Pod my-app/my-interview-service-v1-5d9c8-\\*: injected as "
-                                    "mesh/my-app-mesh/virtualNode/my-interview-service-v1-node_my-app)"),
-                         10s)
+               .wait_for(
+                   std::regex("(Pod my-app/my-interview-service-v1-5d9c8-\\*: injected as "
+                              "mesh/my-app-mesh/virtualNode/my-interview-service-v1-node_my-app)"),
+                   10s)
                .empty());
 
     // Injecting what the webhook made changes nothing (a reinvocation is harmless).
@@ -199,7 +202,8 @@ TEST_CASE("webhook: pods it does not inject are allowed unchanged", "[cli][injec
     // Not a CREATE, not a Pod.
     r = response_of(curl(wh.url("/mutate-v1-pod"), review(pod("v1"), "my-app", "UPDATE")));
     CHECK(r.if_contains("patch") == nullptr);
-    r = response_of(curl(wh.url("/mutate-v1-pod"), review(pod("v1"), "my-app", "CREATE", "Service")));
+    r = response_of(
+        curl(wh.url("/mutate-v1-pod"), review(pod("v1"), "my-app", "CREATE", "Service")));
     CHECK(r.if_contains("patch") == nullptr);
     CHECK(wh.child.terminate(10s) == 0);
 }
@@ -210,10 +214,13 @@ TEST_CASE("webhook: bad input gets clear answers and the server keeps serving",
     auto a = curl(wh.url("/mutate-v1-pod"), "{not json");
     CHECK(a.status == 400);
     CHECK(a.body.find("the body is not JSON") == 0);
-    a = curl(wh.url("/mutate-v1-pod"), R"({"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{"uid":"x"}})");
+    a = curl(wh.url("/mutate-v1-pod"),
+             R"({"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview",)"
+             R"("request":{"uid":"x"}})");
     CHECK(a.status == 400);
     CHECK(a.body.find("only admission.k8s.io/v1") != std::string::npos);
-    a = curl(wh.url("/mutate-v1-pod"), R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}})");
+    a = curl(wh.url("/mutate-v1-pod"),
+             R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{}})");
     CHECK(a.status == 400);
     a = curl(wh.url("/mutate-v1-pod"), R"([1,2,3])");
     CHECK(a.status == 400);
@@ -292,7 +299,8 @@ TEST_CASE("webhook: a changed mesh file is picked up without a restart", "[cli][
                                          "v1beta2\nmetadata: {name: x, namespace: my-app}\n"
                                          "spec: {listeners: [{portMapping: {port: 0}}]}\n");
     fs::rename(dir.path / "mesh.yaml.new", dir.path / "mesh.yaml");
-    REQUIRE(!wh.child.wait_for(std::regex("(mesh reload failed, keeping the old mesh)"), 20s).empty());
+    REQUIRE(
+        !wh.child.wait_for(std::regex("(mesh reload failed, keeping the old mesh)"), 20s).empty());
     r = response_of(curl(wh.url("/mutate-v1-pod"), review(pod("v3"), "my-app")));
     CHECK(r.if_contains("patch") != nullptr);
     CHECK(wh.child.terminate(10s) == 0);
@@ -304,8 +312,8 @@ TEST_CASE("webhook: start-up errors exit 1", "[cli][inject][webhook]") {
                             (certs() / "server.key").string()});
     CHECK(r.code == 1);
     CHECK(r.err.find("garbage.pem") != std::string::npos);
-    r = run_outrigger({"inject", "--webhook", "--mesh", canary, "--listen", "nonsense", "--tls-cert",
-                       (certs() / "server.pem").string(), "--tls-key",
+    r = run_outrigger({"inject", "--webhook", "--mesh", canary, "--listen", "nonsense",
+                       "--tls-cert", (certs() / "server.pem").string(), "--tls-key",
                        (certs() / "server.key").string()});
     CHECK(r.code == 2);
     r = run_outrigger({"inject", "--webhook", "--mesh", canary, "--listen", "256.1.1.1:0",
@@ -343,12 +351,14 @@ TEST_CASE("webhook: deploy/kubernetes/webhook/ is consistent and its command lin
     CHECK(hook.at_pointer("/clientConfig/service/namespace") ==
           service.at_pointer("/metadata/namespace"));
     CHECK(hook.at_pointer("/clientConfig/service/path") == "/mutate-v1-pod");
-    CHECK(hook.at_pointer("/clientConfig/service/port") == service.at_pointer("/spec/ports/0/port"));
+    CHECK(hook.at_pointer("/clientConfig/service/port") ==
+          service.at_pointer("/spec/ports/0/port"));
     CHECK(service.at_pointer("/spec/ports/0/targetPort") ==
           container.at_pointer("/ports/0/containerPort"));
     CHECK(hook.at("failurePolicy") == "Ignore");
     CHECK(hook.at("admissionReviewVersions") == json::array{"v1"});
-    CHECK(service.at_pointer("/spec/selector") == deploy.at_pointer("/spec/template/metadata/labels"));
+    CHECK(service.at_pointer("/spec/selector") ==
+          deploy.at_pointer("/spec/template/metadata/labels"));
 
     // Its mesh validates.
     scratch io;
