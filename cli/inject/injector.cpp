@@ -422,13 +422,13 @@ json::object sidecar_container(const injector_options& o, const pod_settings& s,
     json::array env;
     env.push_back(env_var("OUTRIGGER_MESH", std::string(mesh_dir) + "/" + o.configmap_key));
     env.push_back(env_var("APPMESH_VIRTUAL_NODE_NAME", node_name));
-    for (const auto& [name, value] : s.env) {
+    for (const auto& var : s.env) {
         auto it = std::find_if(env.begin(), env.end(),
-                               [&](const json::value& e) { return name_of(e) == name; });
+                               [&](const json::value& e) { return name_of(e) == var.first; });
         if (it != env.end()) {
-            it->get_object()["value"] = value;
+            it->get_object()["value"] = var.second;
         } else {
-            env.push_back(env_var(name, value));
+            env.push_back(env_var(var.first, var.second));
         }
     }
     json::array mounts;

@@ -10,6 +10,8 @@
 #include <functional>
 #include <set>
 
+#include "cli/inject/admission.hpp"
+#include "cli/inject/json_patch.hpp"
 #include "cli/inject/json_to_yaml.hpp"
 #include "cli/inject/yaml_to_json.hpp"
 #include "tests/integration/cli/inject_support.hpp"
@@ -90,6 +92,24 @@ void check_golden(const std::string& file, const std::string& text) {
     }
     REQUIRE(fs::exists(p));
     CHECK(read_file(p) == text);
+}
+
+/// How another YAML reader (PyYAML, YAML 1.1 like kubectl's go-yaml v2) reads `yaml`: the
+/// documents as a JSON array. Our output must read the same everywhere, not only with our parser.
+json::value pyyaml_reads(const std::string& yaml) {
+    scratch io;
+    const std::string in = io.write("in.yaml", yaml);
+    const std::string out = (io.path / "out.json").string();
+    const std::string cmd =
+        "/usr/bin/python3 -c 'import sys, json, yaml; print(json.dumps([d for d in "
+        "yaml.safe_load_all(open(sys.argv[1])) if d is not None]))' " +
+        shell_quote(in) + " > " + shell_quote(out);
+    REQUIRE(std::system(cmd.c_str()) == 0);  // python3-yaml: scripts/setup.sh
+    return json::parse(read_file(out));
+}
+
+json::value as_array(const std::vector<json::value>& docs) {
+    return json::value(json::array(docs.begin(), docs.end()));
 }
 
 const std::string small_mesh = R"(apiVersion: v1
@@ -234,6 +254,9 @@ TEST_CASE("inject: goldens over the corpus's own Deployments", "[cli][inject]") 
                 INFO("document " << i << ": " << where);
                 CHECK(survives(before[i], after[i], where));
             }
+
+            // Another YAML reader reads the output as we do.
+            CHECK(pyyaml_reads(r.out) == as_array(after));
 
             // Each node the sidecars are told to run as is a node of the mesh.
             std::set<std::string> nodes;
@@ -701,6 +724,7 @@ list: []
     const auto back = documents(yaml);
     REQUIRE(back.size() == 1);
     CHECK(back[0] == v);
+    CHECK(pyyaml_reads(yaml) == json::array{v});
     // Strings that would read as something else are quoted; the rest is plain.
     CHECK(yaml.find("quoted: \"yes\"\n") != std::string::npos);
     CHECK(yaml.find("str_num: \"8080\"\n") != std::string::npos);
@@ -738,4 +762,32 @@ many:
         "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
         "g: [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n");
     CHECK(bomb.error == "aliases expand to too many nodes");
+}
+
+TEST_CASE("inject: the JSON patch turns before into after; base64 is RFC 4648's",
+          "[cli][inject][webhook]") {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {R"({"a":1,"b":{"c":[1,2]}})", R"({"a":1,"b":{"c":[1,2,3,{"d":null}]}})"},
+        {R"({"a":1,"b":2})", R"({"b":3,"e/f~g":true})"},
+        {R"({"l":[1,2,3]})", R"({"l":[1,9,3]})"},
+        {R"({"l":[1,2,3]})", R"({"l":[1]})"},
+        {R"({"l":[],"m":{}})", R"({"l":{},"m":[]})"},
+        {R"({"x":{"y":{"z":"s"}}})", R"({"x":{"y":{"z":"t","w":[{}]}}})"},
+    };
+    for (const auto& [b, a] : cases) {
+        const json::value before = json::parse(b);
+        const json::value after = json::parse(a);
+        const json::array patch = outrigger::inject::json_patch(before, after);
+        INFO(b << " -> " << a << ": " << json::serialize(patch));
+        CHECK(apply_patch(before, patch) == after);
+    }
+    CHECK(outrigger::inject::json_patch(json::parse(R"({"a":[1]})"), json::parse(R"({"a":[1]})"))
+              .empty());
+    const std::vector<std::pair<std::string, std::string>> vectors = {
+        {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+    for (const auto& [plain, encoded] : vectors) {
+        CHECK(outrigger::inject::base64_encode(plain) == encoded);
+        CHECK(base64_decode(encoded) == plain);
+    }
 }
