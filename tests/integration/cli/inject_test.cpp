@@ -325,7 +325,7 @@ TEST_CASE("inject: namespace labels come from Namespace documents of the inputs"
                  "APPMESH_VIRTUAL_NODE_NAME") == "mesh/m/virtualNode/web_shop");
 }
 
-TEST_CASE("inject: the podSelector picks the node; none or several leave the pod alone",
+TEST_CASE("inject: the podSelector picks the node, none or several leave the pod alone",
           "[cli][inject]") {
     scratch dir;
     const std::string mesh = dir.write("mesh.yaml", small_mesh);
@@ -487,7 +487,7 @@ spec:
     }
 }
 
-TEST_CASE("inject: stdin, kind: List and every workload kind; other kinds pass through",
+TEST_CASE("inject: stdin, kind: List and every workload kind, other kinds pass through",
           "[cli][inject]") {
     scratch dir;
     const std::string mesh = dir.write("mesh.yaml", small_mesh);
@@ -738,7 +738,7 @@ list: []
     CHECK(yaml.find("map: {}\nlist: []\n") != std::string::npos);
 }
 
-TEST_CASE("inject: anchors, aliases and merge keys expand; duplicates are errors",
+TEST_CASE("inject: anchors, aliases and merge keys expand, duplicates are errors",
           "[cli][inject][yaml]") {
     const auto docs = documents(R"(base: &b {a: 1, b: 2}
 copy: *b
@@ -764,7 +764,7 @@ many:
     CHECK(bomb.error == "aliases expand to too many nodes");
 }
 
-TEST_CASE("inject: the JSON patch turns before into after; base64 is RFC 4648's",
+TEST_CASE("inject: the JSON patch turns before into after, base64 is RFC 4648's",
           "[cli][inject][webhook]") {
     const std::vector<std::pair<std::string, std::string>> cases = {
         {R"({"a":1,"b":{"c":[1,2]}})", R"({"a":1,"b":{"c":[1,2,3,{"d":null}]}})"},
