@@ -14,6 +14,8 @@ using args_t = std::vector<std::string>;
 int validate_command(const args_t& args, std::ostream& out, std::ostream& err);
 int explain_command(const args_t& args, std::ostream& out, std::ostream& err);
 int run_command(const args_t& args, std::ostream& out, std::ostream& err);
+/// `outrigger inject`: App Mesh's sidecar injector for files and as an admission webhook.
+int inject_command(const args_t& args, std::ostream& out, std::ostream& err);
 int version_command(const args_t& args, std::ostream& out, std::ostream& err);
 /// The built-in demo upstream (`outrigger demo-upstream --port N --name v1`): answers every
 /// request with 200 and its name. Used by the README demo.

@@ -15,6 +15,8 @@ constexpr std::string_view usage =
     "  validate  [--node NODE] PATH...                                  check manifests\n"
     "  explain   --mesh PATH... [--node NODE] [-H 'Name: value']... METHOD URL\n"
     "                                                                   show how a request routes\n"
+    "  inject    --mesh PATH... FILE|DIR|-...                           add the sidecar to pods\n"
+    "            --webhook --mesh PATH... --listen ADDR:PORT --tls-cert F --tls-key F\n"
     "  version                                                          print the version\n"
     "\n"
     "`outrigger <command> --help` describes each command's options.\n";
@@ -37,6 +39,9 @@ int dispatch(int argc, char** argv) {
     if (cmd == "explain") {
         return explain_command(args, std::cout, std::cerr);
     }
+    if (cmd == "inject") {
+        return inject_command(args, std::cout, std::cerr);
+    }
     if (cmd == "version" || cmd == "--version") {
         return version_command(args, std::cout, std::cerr);
     }
@@ -48,7 +53,7 @@ int dispatch(int argc, char** argv) {
         return 0;
     }
     std::cerr << "outrigger: unknown command \"" << cmd
-              << "\" (expected run, validate, explain or version; see outrigger --help)\n";
+              << "\" (expected run, validate, explain, inject or version; see outrigger --help)\n";
     return 2;
 }
 

@@ -269,6 +269,9 @@ struct virtual_router {
 struct virtual_node {
     object_meta meta;
     std::string aws_name;
+    /// Which pods run as this node (absent: none; `{}`: every pod of the namespace). Only
+    /// `outrigger inject` reads it; the proxy is told its node explicitly.
+    std::optional<label_selector> pod_selector;
     std::vector<node_listener> listeners;
     routing::service_discovery service_discovery;
     std::vector<backend> backends;

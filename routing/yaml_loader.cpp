@@ -1794,8 +1794,7 @@ public:
                        return true;
                    }
                    if (k == "podSelector") {
-                       std::optional<label_selector> ignored;  // pods are Kubernetes' business
-                       get_selector(x, ignored);
+                       get_selector(x, vn.pod_selector);  // read by `outrigger inject`
                        return true;
                    }
                    if (k == "listeners") {

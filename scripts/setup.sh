@@ -7,6 +7,8 @@ pkgs=(
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
   libssl-dev libyaml-cpp-dev libfmt-dev catch2 libre2-dev
   curl openssl python3
+  # Tests only: a second YAML reader for `outrigger inject`'s output (tests/integration/cli).
+  python3-yaml
   # Tests only, not a runtime dependency: tests/netns/multipod.sh (iptables inside network
   # namespaces, as deploy/iptables-init.sh does in a pod's init container; tcpdump to check that
   # the bytes between the pods are TLS).
