@@ -228,8 +228,13 @@ struct snapshot {
                                               // by port alone; validate warns)
     };
     std::vector<tcp_port_owner> tcp_ports;  // sorted by port; built by index_tcp_ports
+    /// Ports some backend's provider listens on with http, http2 or grpc (sorted, unique).
+    std::vector<std::uint16_t> l7_ports;
     /// The TCP backend that owns `port`, or null.
     [[nodiscard]] const tcp_port_owner* find_tcp_port(std::uint16_t port) const;
+    /// True when some backend listens on `port` with an HTTP protocol (first bytes expected
+    /// from the client there: transparent egress waits longer for them, proxy/tcp/sniff.hpp).
+    [[nodiscard]] bool is_l7_port(std::uint16_t port) const;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -6,9 +6,11 @@ namespace outrigger::routing {
 
 void index_tcp_ports(snapshot& snap) {
     snap.tcp_ports.clear();
+    snap.l7_ports.clear();
     for (std::uint32_t s = 0; s < snap.services.size(); ++s) {
         for (const auto& p : snap.services[s].ports) {
             if (p.proto != protocol::tcp) {
+                snap.l7_ports.push_back(p.port);
                 continue;
             }
             auto it = std::find_if(snap.tcp_ports.begin(), snap.tcp_ports.end(),
@@ -23,6 +25,12 @@ void index_tcp_ports(snapshot& snap) {
     // Stable: the owner of a port stays the first backend that claimed it.
     std::stable_sort(snap.tcp_ports.begin(), snap.tcp_ports.end(),
                      [](const auto& a, const auto& b) { return a.port < b.port; });
+    std::sort(snap.l7_ports.begin(), snap.l7_ports.end());
+    snap.l7_ports.erase(std::unique(snap.l7_ports.begin(), snap.l7_ports.end()), snap.l7_ports.end());
+}
+
+bool snapshot::is_l7_port(std::uint16_t port) const {
+    return std::binary_search(l7_ports.begin(), l7_ports.end(), port);
 }
 
 const snapshot::tcp_port_owner* snapshot::find_tcp_port(std::uint16_t port) const {

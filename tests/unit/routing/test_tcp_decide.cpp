@@ -175,6 +175,9 @@ TEST_CASE("decide_tcp: the original destination port names the TCP backend", "[r
         CHECK(s.tcp_ports[1].shadowed.empty());
         CHECK(s.find_tcp_port(6379) != nullptr);
         CHECK(s.find_tcp_port(6380) == nullptr);
+        CHECK(s.l7_ports == std::vector<std::uint16_t>{80});  // yelb-ui; 4567 is the client itself
+        CHECK(s.is_l7_port(80));
+        CHECK_FALSE(s.is_l7_port(6379));
     }
 }
 
