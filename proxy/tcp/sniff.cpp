@@ -9,6 +9,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "tls/detect.hpp"
+
 namespace outrigger::proxy {
 
 namespace net = boost::asio;
@@ -135,22 +137,28 @@ first_bytes_protocol classify_first_bytes(std::span<const std::byte> data, tls::
     return classify_request_line(data);
 }
 
-net::awaitable<sniff_result> sniff_first_bytes(tcp::socket& socket, boost::beast::flat_buffer& buf,
-                                               std::chrono::milliseconds deadline) {
-    sniff_result r;
-    const auto classify = [&] {
-        const auto d = buf.data();
-        return classify_first_bytes(std::span(static_cast<const std::byte*>(d.data()), d.size()),
-                                    &r.hello);
-    };
-    first_bytes_protocol p = classify();
-    if (p != first_bytes_protocol::need_more) {
-        r.proto = p;
-        co_return r;
+namespace {
+
+struct read_outcome {
+    bool decided = false;
+    bool timed_out = false;
+    bool peer_closed = false;
+    boost::system::error_code error;
+};
+
+/// Reads into `buf` (at most `limit` bytes) until `decided()` says so, within `deadline`. The
+/// deadline cancels the pending read; a read that already completed keeps its bytes (a cancel
+/// does not undo a completed operation), so nothing is lost in the race. The flag is shared with
+/// the timer's handler, which may run after this coroutine returned.
+template <class Decided>
+net::awaitable<read_outcome> read_until(tcp::socket& socket, boost::beast::flat_buffer& buf,
+                                        std::size_t limit, std::chrono::milliseconds deadline,
+                                        Decided decided) {
+    read_outcome out;
+    if (decided()) {
+        out.decided = true;
+        co_return out;
     }
-    // The deadline cancels the pending read; a read that already completed keeps its bytes (a
-    // cancel does not undo a completed operation), so nothing is lost in the race. The flag is
-    // shared with the timer's handler, which may run after this coroutine returned.
     struct watch_state {
         bool reading = true;
         bool fired = false;
@@ -165,40 +173,71 @@ net::awaitable<sniff_result> sniff_first_bytes(tcp::socket& socket, boost::beast
             socket.cancel(ignored);
         }
     });
-    for (;;) {
-        if (buf.size() >= sniff_buffer_limit) {
-            r.proto = first_bytes_protocol::other;
-            break;
-        }
-        const std::size_t room = std::min<std::size_t>(4096, sniff_buffer_limit - buf.size());
+    while (buf.size() < limit) {
+        const std::size_t room = std::min<std::size_t>(4096, limit - buf.size());
         auto [ec, n] = co_await socket.async_read_some(buf.prepare(room),
                                                        net::as_tuple(net::use_awaitable));
         buf.commit(n);
-        p = classify();
-        if (p != first_bytes_protocol::need_more) {
-            r.proto = p;
+        if (decided()) {
+            out.decided = true;
             break;
         }
         if (ec) {
-            r.proto = first_bytes_protocol::other;
             if (watch->fired || ec == net::error::operation_aborted) {
-                r.timed_out = true;
+                out.timed_out = true;
             } else if (ec == net::error::eof) {
-                r.peer_closed = true;
+                out.peer_closed = true;
             } else {
-                r.error = ec;
+                out.error = ec;
             }
             break;
         }
         if (watch->fired) {
-            r.proto = first_bytes_protocol::other;
-            r.timed_out = true;
+            out.timed_out = true;
             break;
         }
     }
     watch->reading = false;
     timer.cancel();
+    co_return out;
+}
+
+}  // namespace
+
+net::awaitable<sniff_result> sniff_first_bytes(tcp::socket& socket, boost::beast::flat_buffer& buf,
+                                               std::chrono::milliseconds deadline) {
+    sniff_result r;
+    first_bytes_protocol p = first_bytes_protocol::need_more;
+    const auto decided = [&] {
+        const auto d = buf.data();
+        p = classify_first_bytes(std::span(static_cast<const std::byte*>(d.data()), d.size()),
+                                 &r.hello);
+        return p != first_bytes_protocol::need_more;
+    };
+    const read_outcome o = co_await read_until(socket, buf, sniff_buffer_limit, deadline, decided);
+    r.proto = o.decided ? p : first_bytes_protocol::other;
+    r.timed_out = o.timed_out;
+    r.peer_closed = o.peer_closed;
+    r.error = o.error;
     co_return r;
+}
+
+net::awaitable<tls_detect> detect_tls(tcp::socket& socket, boost::beast::flat_buffer& buf,
+                                      std::chrono::milliseconds deadline) {
+    tls::first_bytes_kind k = tls::first_bytes_kind::need_more;
+    const auto decided = [&] {
+        const auto d = buf.data();
+        k = tls::classify_first_bytes(std::span(static_cast<const std::byte*>(d.data()), d.size()));
+        return k != tls::first_bytes_kind::need_more;
+    };
+    const read_outcome o = co_await read_until(socket, buf, 16, deadline, decided);
+    if (o.decided) {
+        co_return k == tls::first_bytes_kind::tls ? tls_detect::tls : tls_detect::plaintext;
+    }
+    if (o.timed_out) {
+        co_return tls_detect::plaintext;  // silent: a server-first protocol, never TLS
+    }
+    co_return buf.size() > 0 && o.peer_closed ? tls_detect::plaintext : tls_detect::closed;
 }
 
 std::chrono::milliseconds sniff_deadline(const routing::snapshot& snap, std::uint16_t port,

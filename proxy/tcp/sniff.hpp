@@ -74,6 +74,20 @@ struct sniff_result {
     boost::asio::ip::tcp::socket& socket, boost::beast::flat_buffer& buf,
     std::chrono::milliseconds deadline);
 
+/// Inbound PERMISSIVE tcp listeners: TLS or plaintext, by the first bytes (tls/detect.hpp).
+enum class tls_detect { tls, plaintext, closed };
+/// How long a PERMISSIVE tcp listener waits for a client's first byte before it decides the
+/// connection is plaintext (a server-first protocol; TLS is always client-first). Longer than
+/// `server_first_deadline`: guessing wrong here hands a slow TLS client's bytes to the app.
+inline constexpr std::chrono::milliseconds inbound_tls_detect_deadline{1000};
+
+/// Reads the first bytes into `buf` until they say TLS or not (at most a few bytes): `tls`,
+/// `plaintext` (also after `deadline` with nothing read, or EOF after some bytes), or `closed`
+/// (EOF or an error before any byte).
+[[nodiscard]] boost::asio::awaitable<tls_detect> detect_tls(boost::asio::ip::tcp::socket& socket,
+                                                            boost::beast::flat_buffer& buf,
+                                                            std::chrono::milliseconds deadline);
+
 /// The deadline for a transparent egress connection whose original destination port is `port`
 /// (see the header comment): `server_first_deadline` under ALLOW_ALL on a port no mesh HTTP
 /// listener uses, else `cfg.header_timeout` (or 10 s when that is off).
