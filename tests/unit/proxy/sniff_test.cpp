@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "proxy/tcp/sniff.hpp"
+#include "proxy/tcp/transparent_egress.hpp"
 
 using outrigger::proxy::classify_first_bytes;
 using fb = outrigger::proxy::first_bytes_protocol;
@@ -109,4 +110,43 @@ TEST_CASE("sniff: the deadline is short only where a wrong guess is harmless", "
     CHECK(outrigger::proxy::sniff_deadline(snap, 3306, cfg) == cfg.header_timeout);
     cfg.header_timeout = 0ms;  // --header-timeout 0 (off): still bounded
     CHECK(outrigger::proxy::sniff_deadline(snap, 3306, cfg) == 10s);
+}
+
+TEST_CASE("sniff: the egress filter's verdict on what is not HTTP", "[proxy][sniff]") {
+    using outrigger::proxy::decide_sniffed_egress;
+    using outrigger::proxy::sniff_result;
+    outrigger::routing::snapshot snap;
+    snap.egress_allow = {"*.amazonaws.com", "api.allowed.example"};
+    sniff_result tls;
+    tls.proto = fb::tls;
+    tls.hello.status = outrigger::tls::hello_status::tls;
+    sniff_result opaque;
+    opaque.proto = fb::other;
+    sniff_result silent;
+    silent.proto = fb::other;
+    silent.timed_out = true;
+
+    SECTION("ALLOW_ALL passes everything") {
+        snap.allow_all_egress = true;
+        tls.hello.sni = "anything.example";
+        CHECK(decide_sniffed_egress(snap, tls).pass);
+        CHECK(decide_sniffed_egress(snap, opaque).pass);
+        CHECK(decide_sniffed_egress(snap, silent).pass);
+    }
+    SECTION("DROP_ALL passes TLS only by an allowed SNI (case-insensitive)") {
+        tls.hello.sni = "S3.eu-west-1.AMAZONAWS.com";
+        CHECK(decide_sniffed_egress(snap, tls).pass);
+        tls.hello.sni = "api.allowed.example";
+        CHECK(decide_sniffed_egress(snap, tls).pass);
+        tls.hello.sni = "amazonaws.com";  // "*.x" needs a label before the suffix
+        CHECK_FALSE(decide_sniffed_egress(snap, tls).pass);
+        tls.hello.sni = "evil.example";
+        const auto v = decide_sniffed_egress(snap, tls);
+        CHECK_FALSE(v.pass);
+        CHECK_THAT(v.reason, Catch::Contains("SNI \"evil.example\""));
+        tls.hello.sni.clear();
+        CHECK_THAT(decide_sniffed_egress(snap, tls).reason, Catch::Contains("without SNI"));
+        CHECK_THAT(decide_sniffed_egress(snap, opaque).reason, Catch::Contains("opaque TCP refused"));
+        CHECK_THAT(decide_sniffed_egress(snap, silent).reason, Catch::Contains("server-first"));
+    }
 }
