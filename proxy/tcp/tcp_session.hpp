@@ -89,8 +89,8 @@ struct tcp_plan {
     std::shared_ptr<const worker::ops_state> ops;
 };
 
-/// A routed TCP decision (`routing::decide_tcp` / `decide_tcp_service` on `w.snapshot()`) as a
-/// plan; a decision that is not `routed` becomes a refusal (NR no route / UH no provider /
+/// A routed TCP decision (`routing::decide_tcp` / `decide_tcp_service` on `*w.snapshot()`, with no
+/// suspension in between: the plan pins that snapshot, into which `d` points) as a plan; a decision that is not `routed` becomes a refusal (NR no route / UH no provider /
 /// NR not a TCP backend). Idle timeout: the decision's, else `cfg.downstream_idle` (300 s).
 [[nodiscard]] tcp_plan plan_tcp_target(worker& w, const routing::tcp_decision& d);
 
