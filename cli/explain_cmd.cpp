@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "routing/compile.hpp"
+#include "routing/tcp_decide.hpp"
 
 namespace outrigger::cli {
 
@@ -26,7 +27,11 @@ constexpr const char* explain_usage =
     "evaluation order with the first failing condition, the chosen route's targets with their\n"
     "probabilities, timeouts, retry policy, TLS toward each target and the endpoints it would use.\n"
     "URL is absolute (http://HOST[:PORT]/PATH?QUERY). Exit 0 when the request would be routed or\n"
-    "passed, 3 when it would be refused, 1 when the mesh is invalid, 2 on a usage error.\n";
+    "passed, 3 when it would be refused, 1 when the mesh is invalid, 2 on a usage error.\n"
+    "\n"
+    "outrigger explain --mesh PATH... [--node NODE] [--json] tcp://HOST:PORT shows a TCP connection\n"
+    "instead: the TCP backend (HOST a backend's awsName: as --tcp-listen; else the port alone, as\n"
+    "transparent mode), its tcpRoute and weights, endpoints, TLS, idle timeout and connect retries.\n";
 
 std::string ms_text(std::chrono::milliseconds ms) {
     if (ms.count() == 0) {
@@ -160,6 +165,203 @@ struct parsed_request {
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
+// ---- explain tcp://HOST:PORT (issue 17) ---------------------------------------------------
+// Kept apart from the HTTP explanation above (and from --gateway): its own parsing and output.
+
+/// How a TCP connection to HOST:PORT is routed (routing/tcp_decide.hpp). HOST naming a backend
+/// virtual service is the explicit-mode lookup (`--tcp-listen LOCAL=HOST:PORT`); any other HOST
+/// (an address, an external name) is transparent mode, where only the original destination port
+/// counts. Exit 0 routed or passed, 3 refused, 1 invalid mesh, 2 usage.
+int explain_tcp(const routing::load_options& lo, const std::string& url, bool as_json,
+                std::ostream& out, std::ostream& err) {
+    using outcome_t = routing::tcp_decision::outcome_t;
+    const std::string rest = url.substr(6);  // after "tcp://"
+    std::string host;
+    std::string port_text;
+    if (!rest.empty() && rest.front() == '[') {
+        const auto close = rest.find(']');
+        if (close != std::string::npos && close + 1 < rest.size() && rest[close + 1] == ':') {
+            host = rest.substr(1, close - 1);
+            port_text = rest.substr(close + 2);
+        }
+    } else if (const auto colon = rest.rfind(':'); colon != std::string::npos) {
+        host = rest.substr(0, colon);
+        port_text = rest.substr(colon + 1);
+    }
+    unsigned port = 0;
+    const bool port_ok = !port_text.empty() && port_text.size() <= 5 &&
+                         port_text.find_first_not_of("0123456789") == std::string::npos &&
+                         (port = static_cast<unsigned>(std::stoul(port_text))) > 0 && port <= 65535;
+    if (host.empty() || !port_ok) {
+        return usage_error(err, "explain", "expected tcp://HOST:PORT with a port 1-65535, got \"" + url + "\"");
+    }
+    routing::mesh_input in;
+    routing::diagnostics diags;
+    auto snap = routing::load_and_compile(lo, in, diags);
+    if (!snap) {
+        print_diagnostics(err, diags, in.files);
+        return 1;
+    }
+    const auto p16 = static_cast<std::uint16_t>(port);
+    const routing::service_entry* named = snap->find_service(host);
+    const bool explicit_lookup = named != nullptr;
+    const routing::tcp_decision d = explicit_lookup ? routing::decide_tcp_service(*snap, host, p16, 0)
+                                                    : routing::decide_tcp(*snap, p16, 0);
+    const routing::snapshot::tcp_port_owner* owner = snap->find_tcp_port(p16);
+    std::vector<std::string> shadowed;
+    if (owner != nullptr) {
+        for (const auto i : owner->shadowed) {
+            shadowed.push_back(snap->services[i].aws_name);
+        }
+    }
+    int code = 0;
+    std::string lookup = explicit_lookup
+                             ? fmt::format("explicit: virtual service \"{}\" port {} (--tcp-listen "
+                                           "LOCALPORT={}:{})", named->aws_name, port, named->aws_name, port)
+                             : fmt::format("transparent: original destination port {} (at L4 the "
+                                           "host \"{}\" plays no part)", port, host);
+    std::string verdict;
+    switch (d.outcome) {
+        case outcome_t::routed:
+            verdict = d.route != nullptr ? "routed via tcpRoute " + d.route->name
+                                         : std::string("routed via the virtual node provider");
+            break;
+        case outcome_t::no_route:
+            verdict = fmt::format("refused (NR): {} has no tcpRoute for port {}", d.service->provider_name, port);
+            code = 3;
+            break;
+        case outcome_t::no_provider:
+            verdict = fmt::format("refused (UH): virtual service {} has no provider", d.service->aws_name);
+            code = 3;
+            break;
+        case outcome_t::not_tcp:
+            if (explicit_lookup) {
+                std::vector<std::string> ports;
+                for (const auto& sp : named->ports) {
+                    ports.push_back(fmt::format("{} ({})", sp.port, routing::to_string(sp.proto)));
+                }
+                verdict = fmt::format("refused: virtual service {} has no tcp listener on port {} "
+                                      "(it listens on {})",
+                                      named->aws_name, port, ports.empty() ? "nothing" : fmt::format("{}", fmt::join(ports, ", ")));
+                code = 3;
+            } else if (snap->allow_all_egress) {
+                verdict = fmt::format("no TCP backend owns port {}: unmodelled egress, passed unchanged "
+                                      "to {}:{} (ALLOW_ALL; HTTP on the first bytes takes the HTTP path)",
+                                      port, host, port);
+            } else if (snap->egress_allowed(host)) {
+                verdict = fmt::format("no TCP backend owns port {}: passes only as TLS whose SNI is \"{}\" "
+                                      "(DROP_ALL, --egress-allow); anything else is refused (NR)",
+                                      port, host);
+            } else {
+                verdict = fmt::format("refused (NR): no TCP backend owns port {}, the mesh egress filter "
+                                      "is DROP_ALL and \"{}\" matches no --egress-allow pattern",
+                                      port, host);
+                code = 3;
+            }
+            break;
+    }
+    struct row {
+        const routing::upstream_target* t;
+        std::int64_t weight;
+        double probability;
+    };
+    std::vector<row> rows;
+    if (d.route != nullptr) {
+        for (std::size_t i = 0; i < d.route->target_ids.size(); ++i) {
+            rows.push_back({&snap->targets[d.route->target_ids[i]], d.route->weights[i],
+                            100.0 * static_cast<double>(d.route->weights[i]) /
+                                static_cast<double>(d.route->total_weight)});
+        }
+    } else if (d.target != nullptr) {
+        rows.push_back({d.target, 1, 100.0});
+    }
+    const std::string idle =
+        d.outcome != outcome_t::routed ? std::string()
+        : d.idle_timeout ? fmt::format("{} ({})", ms_text(*d.idle_timeout),
+                                       d.route != nullptr ? "tcpRoute timeout.idle" : "target listener timeout.tcp.idle")
+                         : std::string("300s (default: DECISIONS §3.3)");
+    const std::string retry = d.retry != nullptr ? "the connect only, never after a byte went upstream: " +
+                                                       retry_text(*d.retry)
+                                                 : std::string();
+    if (as_json) {
+        json::object o;
+        o["node"] = snap->node_name ? json::value(*snap->node_name) : json::value(nullptr);
+        o["mesh"] = snap->mesh_name;
+        o["host"] = host;
+        o["port"] = port;
+        o["lookup"] = explicit_lookup ? "explicit" : "transparent";
+        o["routed"] = d.outcome == outcome_t::routed;
+        o["verdict"] = verdict;
+        o["virtual_service"] = d.service != nullptr ? json::value(d.service->aws_name) : json::value(nullptr);
+        o["provider"] = d.service != nullptr ? json::value(d.service->provider_name) : json::value(nullptr);
+        o["route"] = d.route != nullptr ? json::value(d.route->name) : json::value(nullptr);
+        json::array targets;
+        for (const auto& r : rows) {
+            json::object t;
+            t["node"] = r.t->node_name;
+            t["port"] = r.t->port;
+            t["weight"] = r.weight;
+            t["probability"] = r.probability;
+            t["cluster"] = r.t->cluster_name;
+            t["endpoints"] = endpoints_text(*r.t);
+            t["tls"] = tls_text(r.t->tls);
+            t["outlier_detection"] = outlier_text(*r.t);
+            t["health_check"] = health_text(*r.t);
+            targets.push_back(std::move(t));
+        }
+        o["targets"] = std::move(targets);
+        if (d.outcome == outcome_t::routed) {
+            o["timeout_idle"] = idle;
+            o["timeout_connect"] = "5000ms";
+            o["retry"] = retry;
+        }
+        json::array sh;
+        for (const auto& n : shadowed) {
+            sh.push_back(json::value(n));
+        }
+        o["shadowed"] = std::move(sh);
+        out << json::serialize(o) << '\n';
+        return code;
+    }
+    out << "node:             "
+        << (snap->node_name ? *snap->node_name
+                            : fmt::format("(none: mesh-wide client of mesh {})", snap->mesh_name))
+        << '\n';
+    out << "connection:       " << url << '\n';
+    out << "lookup:           " << lookup << '\n';
+    if (d.service != nullptr) {
+        out << "virtual service:  " << d.service->aws_name << " (" << d.service->name << ")\n";
+        out << "provider:         "
+            << (d.service->provider == routing::service_entry::provider_t::router   ? "virtualRouter "
+                : d.service->provider == routing::service_entry::provider_t::node ? "virtualNode "
+                                                                                    : "none ")
+            << d.service->provider_name << '\n';
+    }
+    if (d.route != nullptr) {
+        out << "route:            " << d.route->name << " (tcpRoute: weighted per connection)\n";
+    }
+    if (!rows.empty()) {
+        out << "targets:\n";
+        for (const auto& r : rows) {
+            out << fmt::format("  {}:{}  weight {}  {:.1f}%\n", r.t->node_name, r.t->port, r.weight, r.probability);
+            out << "      endpoints: " << endpoints_text(*r.t) << '\n';
+            out << "      tls:       " << tls_text(r.t->tls) << '\n';
+            out << "      outlier:   " << outlier_text(*r.t) << " (connect failures)\n";
+            out << "      health:    " << health_text(*r.t) << '\n';
+        }
+    }
+    if (d.outcome == outcome_t::routed) {
+        out << "timeout:          idle " << idle << ", connect 5000ms\n";
+        out << "retry:            " << retry << '\n';
+    }
+    if (!shadowed.empty() && !explicit_lookup) {
+        out << "shadowed:         " << fmt::format("{}", fmt::join(shadowed, ", "))
+            << " also listen with tcp on this port; reachable only by --tcp-listen\n";
+    }
+    out << "result:           " << verdict << '\n';
+    return code;
+}
+
 }  // namespace
 
 int explain_command(const args_t& args, std::ostream& out, std::ostream& err) {
@@ -233,8 +435,11 @@ int explain_command(const args_t& args, std::ostream& out, std::ostream& err) {
     if (lo.paths.empty()) {
         return usage_error(err, "explain", "--mesh PATH is required");
     }
+    if (positional.size() == 1 && positional[0].starts_with("tcp://")) {
+        return explain_tcp(lo, positional[0], as_json, out, err);
+    }
     if (positional.size() != 2) {
-        return usage_error(err, "explain", "expected METHOD URL");
+        return usage_error(err, "explain", "expected METHOD URL (or tcp://HOST:PORT)");
     }
     req.method = positional[0];
     {

@@ -20,10 +20,18 @@
 #   APPMESH_ENVOY_INGRESS_PORT                  ingress listener port          (default 15000)
 #   APPMESH_APP_PORTS                           app listener ports, comma-separated (default: none,
 #                                               i.e. no inbound redirect)
-#   APPMESH_EGRESS_IGNORED_PORTS                outbound ports not redirected, comma-separated
-#                                               (default 22; set it empty for none)
-#   APPMESH_EGRESS_IGNORED_IP                   outbound IPv4/IPv6 CIDRs not redirected,
-#                                               comma-separated (default 169.254.169.254)
+#   APPMESH_EGRESS_IGNORED_PORTS                outbound ports not redirected, comma-separated;
+#                                               an item may be a range LOW:HIGH, as App Mesh's
+#                                               `-m multiport --dports` took it (default 22; set
+#                                               it empty for none)
+#   APPMESH_EGRESS_IGNORED_IP                   outbound IPv4/IPv6 addresses or CIDRs not
+#                                               redirected, comma-separated, both families in one
+#                                               list as App Mesh's CNI takes it (default
+#                                               169.254.169.254, the instance metadata service;
+#                                               ECS also lists 169.254.170.2)
+# Everything else (TLS to external APIs, databases, server-first protocols) is redirected and
+# handled by the proxy by original destination port and first bytes (docs/tcp.md); these two
+# lists are for traffic that must not see the proxy at all.
 #   APPMESH_ENABLE_IPV6                         0 skips ip6tables               (default 1)
 #   IPTABLES, IP6TABLES                         the commands                   (default iptables,
 #                                               ip6tables)
@@ -54,11 +62,38 @@ split_list() { tr ',' '\n' <<<"$1" | tr -d ' \t' | grep -v '^$' || true; }
 
 is_port() { [[ "$1" =~ ^[0-9]{1,5}$ ]] && [ "$1" -ge 1 ] && [ "$1" -le 65535 ]; }
 
+# PORT or LOW:HIGH (iptables --dport syntax), LOW <= HIGH.
+is_port_or_range() {
+  local lo="${1%%:*}" hi="${1##*:}"
+  is_port "$lo" && is_port "$hi" && [ "$lo" -le "$hi" ] && [[ "$1" != *:*:* ]]
+}
+
+# IPv4 a.b.c.d[/0-32] or IPv6 hex:colons[/0-128] (iptables -d would also resolve host names at
+# install time; App Mesh documents addresses, and a name here is more likely a typo).
+is_ip_or_cidr() {
+  local ip="${1%%/*}" len=""
+  [[ "$1" == */* ]] && len="${1#*/}"
+  if [[ "$ip" =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]]; then
+    for o in "${BASH_REMATCH[@]:1}"; do [ "$o" -le 255 ] || return 1; done
+    [ -z "$len" ] || { [[ "$len" =~ ^[0-9]{1,2}$ ]] && [ "$len" -le 32 ]; }
+  elif [[ "$ip" == *:* && "$ip" =~ ^[0-9a-fA-F:.]+$ ]]; then
+    [ -z "$len" ] || { [[ "$len" =~ ^[0-9]{1,3}$ ]] && [ "$len" -le 128 ]; }
+  else
+    return 1
+  fi
+}
+
 for p in "$egress_port" "$ingress_port"; do
   is_port "$p" || die "invalid port \"$p\""
 done
-for p in $(split_list "$app_ports") $(split_list "$ignored_ports"); do
-  is_port "$p" || die "invalid port \"$p\" in APPMESH_APP_PORTS or APPMESH_EGRESS_IGNORED_PORTS"
+for p in $(split_list "$app_ports"); do
+  is_port "$p" || die "invalid port \"$p\" in APPMESH_APP_PORTS"
+done
+for p in $(split_list "$ignored_ports"); do
+  is_port_or_range "$p" || die "invalid port or range \"$p\" in APPMESH_EGRESS_IGNORED_PORTS (PORT or LOW:HIGH)"
+done
+for ip in $(split_list "$ignored_ips"); do
+  is_ip_or_cidr "$ip" || die "invalid address \"$ip\" in APPMESH_EGRESS_IGNORED_IP (an IPv4/IPv6 address or CIDR)"
 done
 [[ "$proxy_uid" =~ ^[0-9]+$ ]] || die "invalid proxy UID \"$proxy_uid\""
 [ -z "$proxy_gid" ] || [[ "$proxy_gid" =~ ^[0-9]+$ ]] || die "invalid GID \"$proxy_gid\""

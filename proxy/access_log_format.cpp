@@ -29,6 +29,8 @@ constexpr op_name simple_ops[] = {
     {"ROUTE_NAME", log_op_kind::route_name},
     {"VIRTUAL_SERVICE", log_op_kind::virtual_service},
     {"LISTENER", log_op_kind::listener},
+    {"REQUESTED_SERVER_NAME", log_op_kind::requested_server_name},
+    {"DOWNSTREAM_LOCAL_ADDRESS", log_op_kind::downstream_local_address},
 };
 
 std::string lower(std::string_view s) {
@@ -392,6 +394,10 @@ value_t eval(const log_op& op, const log_record& r, std::string& scratch) {
         return str(r.virtual_service);
     case log_op_kind::listener:
         return str(r.listener);
+    case log_op_kind::requested_server_name:
+        return str(r.requested_server_name);
+    case log_op_kind::downstream_local_address:
+        return str(r.downstream_local);
     }
     return {};
 }

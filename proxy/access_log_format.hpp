@@ -7,7 +7,9 @@
 // RESP(X?Y):Z, PROTOCOL, RESPONSE_CODE, RESPONSE_FLAGS, BYTES_RECEIVED, BYTES_SENT, DURATION,
 // RESPONSE_DURATION, UPSTREAM_HOST, UPSTREAM_CLUSTER, DOWNSTREAM_REMOTE_ADDRESS,
 // DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT, REQUEST_DURATION, UPSTREAM_ATTEMPTS (ours: attempts made
-// upstream, retries included), ROUTE_NAME, VIRTUAL_SERVICE (ours), LISTENER (ours: egress/ingress).
+// upstream, retries included), ROUTE_NAME, VIRTUAL_SERVICE (ours), LISTENER (ours: egress/ingress),
+// REQUESTED_SERVER_NAME (the TLS SNI: of a passthrough ClientHello, or of an inbound handshake),
+// DOWNSTREAM_LOCAL_ADDRESS (where the client connected: the original destination when redirected).
 // `%%` is a literal percent sign. Pseudo-headers `:method`, `:path`, `:authority`, `:scheme` work
 // in REQ(). A value that is absent prints `-` in text and `null` in JSON.
 //
@@ -54,6 +56,8 @@ enum class log_op_kind : std::uint8_t {
     route_name,
     virtual_service,
     listener,
+    requested_server_name,
+    downstream_local_address,
 };
 
 struct log_op {
@@ -114,6 +118,8 @@ struct log_record {
     std::string_view route_name;
     std::string_view virtual_service;
     std::string_view listener;
+    std::string_view requested_server_name;  // TLS SNI, empty when none
+    std::string_view downstream_local;       // "addr:port", empty when unknown
     const header_source* request = nullptr;
     const header_source* response = nullptr;
 };

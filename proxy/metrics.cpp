@@ -188,6 +188,21 @@ std::shared_ptr<const stats_map> metrics::map_for(const routing::snapshot& snap)
     }
     m->passthrough =
         slot(stat_family::cluster, {{"envoy_cluster_name", "egress_passthrough"}, {"virtual_node", ""}});
+    // TCP proxy prefixes: only tcp members get a slot (an HTTP mesh of 10,000 services adds none).
+    for (const auto& t : snap.targets) {
+        m->tcp_targets.push_back(t.proto == routing::protocol::tcp
+                                     ? slot(stat_family::tcp, {{"envoy_tcp_prefix", t.cluster_name}})
+                                     : UINT32_MAX);
+    }
+    for (const auto& l : snap.ingress) {
+        m->tcp_ingress.push_back(
+            l.proto == routing::protocol::tcp
+                ? slot(stat_family::tcp,
+                       {{"envoy_tcp_prefix", fmt::format("cds_ingress_{}_{}_tcp_{}", snap.mesh_name,
+                                                         snap.node_aws_name, l.port)}})
+                : UINT32_MAX);
+    }
+    m->tcp_passthrough = slot(stat_family::tcp, {{"envoy_tcp_prefix", "egress_passthrough"}});
     return m;
 }
 
@@ -208,6 +223,8 @@ std::vector<metrics::member> metrics::collect() const {
                 m.t.rq_active += load(s.rq_active);
                 m.t.cx_total += load(s.cx_total);
                 m.t.cx_active += load(s.cx_active);
+                m.t.cx_rx_bytes += load(s.cx_rx_bytes);
+                m.t.cx_tx_bytes += load(s.cx_tx_bytes);
                 m.t.rq_time_sum_us += load(s.rq_time_sum_us);
                 for (std::size_t k = 0; k < 5; ++k) {
                     m.t.rq_xx[k] += load(s.rq_xx[k]);
@@ -241,7 +258,26 @@ constexpr family_info families[stat_family_count] = {
     {"envoy_route_", "route", "route"},
     {"envoy_cluster_upstream_", "cluster", "target cluster"},
     {"envoy_cluster_endpoint_upstream_", "cluster_endpoint", "endpoint"},
+    {"envoy_tcp_", "tcp", "TCP proxy prefix"},
 };
+
+/// TCP proxy counters: Envoy's tcp_proxy names; the flag counters are the connections that ended
+/// with that response flag (UF = upstream_cx_connect_fail, as Envoy's cluster counter).
+struct tcp_counter {
+    const char* name;
+    const char* help;
+    std::uint32_t flag;  // 0: not a flag counter
+};
+constexpr tcp_counter tcp_flag_counters[] = {
+    {"downstream_cx_no_route", "Connections refused by the egress filter or without a route (NR)", flag_nr},
+    {"upstream_cx_none_healthy", "Connections with no healthy upstream endpoint (UH)", flag_uh},
+    {"upstream_cx_connect_fail", "Connections whose upstream connect failed after retries (UF)", flag_uf},
+    {"upstream_cx_overflow", "Connections over connectionPool.tcp.maxConnections (UO)", flag_uo},
+    {"upstream_cx_destroy_remote", "Connections the upstream reset (UC)", flag_uc},
+    {"idle_timeout", "Connections closed by the idle timeout (SI)", flag_si},
+};
+
+std::size_t bit_of(std::uint32_t flag) { return static_cast<std::size_t>(std::countr_zero(flag)); }
 
 void escape_label(std::string& out, std::string_view v) {
     for (const char c : v) {
@@ -314,6 +350,9 @@ std::string metrics::render_prometheus(const std::vector<std::pair<std::string, 
     };
     const auto& fnames = flag_names();
     for (std::size_t f = 0; f < stat_family_count; ++f) {
+        if (f == static_cast<std::size_t>(stat_family::tcp)) {
+            continue;  // connections, not requests: below
+        }
         emit_family(f, "rq_total", "counter", "Requests", [&](const std::string& n, const member& m) {
             out += fmt::format("{}{} {}\n", n, label_text(m.labels), m.t.rq_total);
         });
@@ -375,6 +414,26 @@ std::string metrics::render_prometheus(const std::vector<std::pair<std::string, 
                         out += fmt::format("{}_count{} {}\n", n, label_text(m.labels), cum);
                     });
     }
+    {
+        const std::size_t f = static_cast<std::size_t>(stat_family::tcp);
+        const auto value = [&](const char* suffix, const char* type, const char* help, auto&& get) {
+            emit_family(f, suffix, type, help, [&](const std::string& n, const member& m) {
+                out += fmt::format("{}{} {}\n", n, label_text(m.labels), get(m.t));
+            });
+        };
+        value("downstream_cx_total", "counter", "TCP connections", [](const totals& t) { return t.cx_total; });
+        value("downstream_cx_active", "gauge", "TCP connections open", [](const totals& t) { return t.cx_active; });
+        value("downstream_cx_rx_bytes_total", "counter", "Bytes received from downstream",
+              [](const totals& t) { return t.cx_rx_bytes; });
+        value("downstream_cx_tx_bytes_total", "counter", "Bytes sent to downstream",
+              [](const totals& t) { return t.cx_tx_bytes; });
+        value("upstream_cx_connect_retry", "counter", "Upstream connect retries",
+              [](const totals& t) { return t.rq_retry; });
+        for (const auto& c : tcp_flag_counters) {
+            const std::size_t b = bit_of(c.flag);
+            value(c.name, "counter", c.help, [b](const totals& t) { return t.flags[b]; });
+        }
+    }
     auto counter = [&](const char* name, const char* help, std::uint64_t v) {
         out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{} {}\n", name, help, name, name, v);
     };
@@ -396,6 +455,17 @@ std::string metrics::render_envoy(const std::vector<std::pair<std::string, doubl
     const auto& fnames = flag_names();
     for (const auto& m : members) {
         const std::string base = envoy_name(m);
+        if (m.family == stat_family::tcp) {
+            lines.push_back(fmt::format("{}.downstream_cx_total: {}", base, m.t.cx_total));
+            lines.push_back(fmt::format("{}.downstream_cx_active: {}", base, m.t.cx_active));
+            lines.push_back(fmt::format("{}.downstream_cx_rx_bytes_total: {}", base, m.t.cx_rx_bytes));
+            lines.push_back(fmt::format("{}.downstream_cx_tx_bytes_total: {}", base, m.t.cx_tx_bytes));
+            lines.push_back(fmt::format("{}.upstream_cx_connect_retry: {}", base, m.t.rq_retry));
+            for (const auto& c : tcp_flag_counters) {
+                lines.push_back(fmt::format("{}.{}: {}", base, c.name, m.t.flags[bit_of(c.flag)]));
+            }
+            continue;
+        }
         const bool up = m.family == stat_family::cluster || m.family == stat_family::endpoint;
         const std::string rq = up ? "upstream_rq" : (m.family == stat_family::listener ? "downstream_rq" : "rq");
         lines.push_back(fmt::format("{}.{}_total: {}", base, rq, m.t.rq_total));

@@ -32,8 +32,10 @@
 
 namespace outrigger::proxy {
 
-enum class stat_family : std::uint8_t { listener = 0, vhost, route, cluster, endpoint };
-inline constexpr std::size_t stat_family_count = 5;
+/// `tcp`: one member per TCP proxy stat prefix (a tcp target cluster, a tcp ingress listener,
+/// TCP passthrough), Envoy's `tcp.<stat_prefix>.*` (proxy/tcp/tcp_session.hpp).
+enum class stat_family : std::uint8_t { listener = 0, vhost, route, cluster, endpoint, tcp };
+inline constexpr std::size_t stat_family_count = 6;
 
 /// Upper bounds (milliseconds) of the request-duration histogram: Envoy's default buckets.
 inline constexpr std::array<double, 19> duration_buckets_ms = {
@@ -54,6 +56,8 @@ struct stat_slot {
     counter rq_active{0};          // gauge: inc/dec on the same worker
     counter cx_total{0};           // listeners
     counter cx_active{0};          // listeners (gauge)
+    counter cx_rx_bytes{0};        // tcp: bytes received from downstream
+    counter cx_tx_bytes{0};        // tcp: bytes sent to downstream
     std::array<counter, duration_buckets_ms.size() + 1> rq_time{};  // non-cumulative, +Inf last
     counter rq_time_sum_us{0};
 
@@ -75,6 +79,10 @@ struct stats_map {
     std::uint32_t passthrough = 0;        // cluster family: unmodelled egress
     std::uint32_t listener_egress = 0;    // listener family
     std::uint32_t listener_ingress = 0;
+    // tcp family (UINT32_MAX where the member is not tcp).
+    std::vector<std::uint32_t> tcp_targets;  // snapshot::targets with protocol tcp
+    std::vector<std::uint32_t> tcp_ingress;  // snapshot::ingress listeners with protocol tcp
+    std::uint32_t tcp_passthrough = 0;       // TLS by SNI and opaque TCP (transparent egress)
 };
 
 class metrics {
@@ -109,7 +117,8 @@ public:
     /// Sum over workers of one counter of one member (tests, /clusters).
     struct totals {
         std::uint64_t rq_total = 0, rq_retry = 0, rq_timeout = 0, ejections = 0, overflow = 0,
-                      rq_active = 0, cx_total = 0, cx_active = 0, rq_time_sum_us = 0;
+                      rq_active = 0, cx_total = 0, cx_active = 0, rq_time_sum_us = 0,
+                      cx_rx_bytes = 0, cx_tx_bytes = 0;
         std::array<std::uint64_t, 5> rq_xx{};
         std::array<std::uint64_t, max_flags> flags{};
         std::array<std::uint64_t, duration_buckets_ms.size() + 1> rq_time{};

@@ -112,6 +112,14 @@ std::string tls_contexts::ingress_refusal(std::size_t listener, std::string_view
     return {};
 }
 
+const tls::server_context* tls_contexts::listener_context(std::size_t listener) const {
+    if (listener >= listener_key_.size() || listener_key_[listener].empty()) {
+        return nullptr;
+    }
+    const auto it = servers_.find(listener_key_[listener]);
+    return it == servers_.end() ? nullptr : it->second.get();
+}
+
 const std::string& tls_contexts::client_error(const routing::upstream_target& t) const {
     static const std::string none;
     return t.id < target_error_.size() ? target_error_[t.id] : none;

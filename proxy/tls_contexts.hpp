@@ -46,6 +46,13 @@ public:
     /// "" when a request for `snapshot()->ingress[listener]` may be served on a connection whose
     /// TLS identity is `conn_key` ("" = plaintext); otherwise the reason (one sentence).
     [[nodiscard]] std::string ingress_refusal(std::size_t listener, std::string_view conn_key) const;
+    /// The server context of `snapshot()->ingress[listener]` itself (null: no TLS, or it could
+    /// not be built). TCP listeners handshake with their own context (proxy/tcp/tcp_session.hpp).
+    [[nodiscard]] const tls::server_context* listener_context(std::size_t listener) const;
+    /// True when that listener accepts plaintext (no TLS, DISABLED or PERMISSIVE).
+    [[nodiscard]] bool listener_accepts_plaintext(std::size_t listener) const {
+        return listener >= listener_plain_ok_.size() || listener_plain_ok_[listener] != 0;
+    }
 
     /// The client context for `target` (by `target.id`), null for plaintext or when it could not
     /// be built (then `client_error` says why).

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "routing/tcp_decide.hpp"
 #include "routing/validate.hpp"
 #include "routing/yaml_loader.hpp"
 
@@ -179,6 +180,7 @@ public:
             }
         }
         snap->index_hosts();
+        index_tcp_ports(*snap);
         return snap;
     }
 
@@ -229,6 +231,9 @@ private:
                     sp.node_retry = default_retry(kind_of(sp.proto), opts_.default_retry);
                     if (const auto* t = listener_timeout(l); t && t->per_request) {
                         sp.node_timeout = t->per_request->to_ms();
+                    }
+                    if (const auto* t = listener_timeout(l); t && t->idle) {
+                        sp.node_idle = t->idle->to_ms();
                     }
                     se.ports.push_back(std::move(sp));
                 }

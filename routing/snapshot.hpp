@@ -150,6 +150,8 @@ struct service_port {
     std::optional<std::uint32_t> node_target;  // node provider: the target
     retry_spec node_retry;                     // node provider: default policy (or none)
     std::chrono::milliseconds node_timeout{15000};  // node provider: listener perRequest
+    /// Node provider: the listener's `timeout.<proto>.idle` (tcp: the connection idle timeout).
+    std::optional<std::chrono::milliseconds> node_idle;
 };
 
 struct service_entry {
@@ -217,6 +219,22 @@ struct snapshot {
     [[nodiscard]] bool egress_allowed(std::string_view host) const;
     /// The virtual service name closest to `host`, for 404 bodies; empty if none is close.
     [[nodiscard]] std::string closest_service(std::string_view host) const;
+
+    // ---- TCP backends by port (routing/tcp_decide.hpp) ----
+    struct tcp_port_owner {
+        std::uint16_t port = 0;
+        std::uint32_t service = 0;            // index into `services`: the backend that owns it
+        std::vector<std::uint32_t> shadowed;  // other tcp backends on the same port (unreachable
+                                              // by port alone; validate warns)
+    };
+    std::vector<tcp_port_owner> tcp_ports;  // sorted by port; built by index_tcp_ports
+    /// Ports some backend's provider listens on with http, http2 or grpc (sorted, unique).
+    std::vector<std::uint16_t> l7_ports;
+    /// The TCP backend that owns `port`, or null.
+    [[nodiscard]] const tcp_port_owner* find_tcp_port(std::uint16_t port) const;
+    /// True when some backend listens on `port` with an HTTP protocol (first bytes expected
+    /// from the client there: transparent egress waits longer for them, proxy/tcp/sniff.hpp).
+    [[nodiscard]] bool is_l7_port(std::uint16_t port) const;
 };
 
 // ---------------------------------------------------------------------------------------------

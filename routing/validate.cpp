@@ -922,6 +922,58 @@ private:
 
         if (!n.backends.empty() && (!opts_.node || *opts_.node == ni)) {
             check_unverified_tls(n);
+            check_tcp_ports(n);
+        }
+    }
+
+    /// Spec §10.3: at L4 only the port names a destination, so one TCP backend per port. A second
+    /// backend whose provider listens with protocol tcp on the same port is unreachable by port
+    /// (transparent mode sends the port to the first); explicit `--tcp-listen` still reaches it.
+    void check_tcp_ports(const virtual_node& n) {
+        std::map<std::int64_t, std::size_t> owner;  // port -> backend index
+        for (std::size_t j = 0; j < n.backends.size(); ++j) {
+            const virtual_service* vs = index_.service(n.backends[j].virtual_service);
+            if (vs == nullptr) {
+                continue;
+            }
+            std::vector<std::int64_t> ports;
+            if (vs->provider == virtual_service::provider_t::router) {
+                if (const virtual_router* r = index_.router(vs->provider_ref)) {
+                    for (const auto& l : r->listeners) {
+                        if (l.proto == protocol::tcp) {
+                            ports.push_back(l.port);
+                        }
+                    }
+                }
+            } else if (vs->provider == virtual_service::provider_t::node) {
+                if (const virtual_node* tn = index_.node(vs->provider_ref)) {
+                    for (const auto& l : tn->listeners) {
+                        if (l.port_mapping.proto == protocol::tcp) {
+                            ports.push_back(l.port_mapping.port);
+                        }
+                    }
+                }
+            }
+            for (const std::int64_t p : ports) {
+                const auto [it, first] = owner.emplace(p, j);
+                if (first || it->second == j) {
+                    continue;
+                }
+                const std::string explicit_path = fmt::format("spec.backends[{}]", j);
+                const std::string path = has_field(n.meta, explicit_path)
+                                             ? at(explicit_path, "virtualService")
+                                             : std::string("spec.backendGroups");
+                const virtual_service* first_vs = index_.service(n.backends[it->second].virtual_service);
+                warning(n.meta, path,
+                        fmt::format("virtual services {} and {} both listen with protocol tcp on "
+                                    "port {}; a TCP connection names only its port, so in "
+                                    "transparent mode port {} goes to {} (one TCP backend per "
+                                    "port, as in App Mesh); --tcp-listen can still reach {}",
+                                    first_vs != nullptr ? first_vs->aws_name : std::string("?"),
+                                    vs->aws_name, p, p,
+                                    first_vs != nullptr ? first_vs->aws_name : std::string("?"),
+                                    vs->aws_name));
+            }
         }
     }
 

@@ -13,6 +13,8 @@ pkgs=(
   # namespaces, as deploy/iptables-init.sh does in a pod's init container; tcpdump to check that
   # the bytes between the pods are TLS).
   iptables tcpdump
+  # Tests only: the TCP proxy tests (tests/integration/tcp) run real redis servers and redis-cli.
+  redis-server redis-tools
 )
 missing=()
 for p in "${pkgs[@]}"; do
