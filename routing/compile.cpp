@@ -469,10 +469,9 @@ compiled_header_match compile_header_match(const header_match& h) {
     return ch;
 }
 
-std::shared_ptr<snapshot> compile_gateway_outbound(const mesh_input& in, const mesh_index& index,
-                                                   std::size_t mesh, const virtual_gateway& gateway,
-                                                   const std::vector<const virtual_service*>& targets,
-                                                   const compile_options& opts) {
+std::shared_ptr<snapshot> compile_gateway_outbound(
+    const mesh_input& in, const mesh_index& index, std::size_t mesh, const virtual_gateway& gateway,
+    const std::vector<const virtual_service*>& targets, const compile_options& opts) {
     resolve_result which;
     which.mesh = mesh;
     return compiler(in, index, which, opts).run_gateway(gateway, targets);

@@ -81,7 +81,9 @@ bool route_matches(const compiled_gateway_route& r, std::uint16_t listener_port,
             break;
         case compiled_gateway_route::host_kind::suffix:
             if (!host_ends_with(req.host, r.host_value)) {
-                if (why) *why = fmt::format("hostname {} does not end with {}", req.host, r.host_value);
+                if (why) {
+                    *why = fmt::format("hostname {} does not end with {}", req.host, r.host_value);
+                }
                 return false;
             }
             break;
@@ -109,7 +111,9 @@ bool route_matches(const compiled_gateway_route& r, std::uint16_t listener_port,
             return false;
         }
         if (q.exact && *v != *q.exact) {
-            if (why) *why = fmt::format("query parameter {}={} is not \"{}\"", q.name, *v, *q.exact);
+            if (why) {
+                *why = fmt::format("query parameter {}={} is not \"{}\"", q.name, *v, *q.exact);
+            }
             return false;
         }
     }

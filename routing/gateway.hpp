@@ -1,6 +1,6 @@
 #pragma once
-// The compiled, immutable table of one VirtualGateway (spec §7, §8, §10.15) and the pure functions
-// the data path calls for each request that arrives on a gateway listener:
+// The compiled, immutable table of one VirtualGateway (spec §7, §8, §10.15) and the pure
+// functions the data path calls for each request that arrives on a gateway listener:
 //
 //   gateway_decide()    which attached GatewayRoute matches (priority, then longest prefix);
 //   rewrite_request()   the path and Host rewrites of that route (table in docs/gateway.md);

@@ -388,7 +388,8 @@ TEST_CASE("gateway: virtualGatewayRef naming no loaded gateway is an error",
     auto f = from_yaml(y);
     INFO(f->dump());
     REQUIRE(f->find(severity::error, "spec.virtualGatewayRef.name",
-                    "names VirtualGateway edge/nope, which is not in the input (gateways: edge/gw)"));
+                    "names VirtualGateway edge/nope, which is not in the input "
+                    "(gateways: edge/gw)"));
 }
 
 TEST_CASE("gateway: without a Namespace document the selectors cannot be checked: one gateway "
@@ -739,7 +740,8 @@ TEST_CASE("gateway: the five header kinds, presence and invert", "[gateway][deci
     CHECK(route_of({{"x-kind", "suffix"}}) == "edge/suffix");
     CHECK(route_of({{"x-kind", "r42"}}) == "edge/regex");
     CHECK(route_of({{"x-kind", "15"}}) == "edge/range");
-    CHECK(route_of({{"x-kind", "20"}}).empty());  // end is exclusive; 20 is not zzz but no x-present
+    // End is exclusive; 20 is not zzz, but x-present is missing.
+    CHECK(route_of({{"x-kind", "20"}}).empty());
     CHECK(route_of({{"x-kind", "20"}, {"x-present", ""}}) == "edge/inverted");
     CHECK(route_of({{"x-kind", "zzz"}, {"x-present", "1"}}).empty());
     CHECK(route_of({{"x-present", "1"}}) == "edge/inverted");  // absent x-kind: NOT (equals) holds
@@ -868,7 +870,8 @@ TEST_CASE("gateway: rewrite table (docs/gateway.md)", "[gateway][rewrite]") {
 
 TEST_CASE("gateway: Host becomes the target's awsName unless defaultTargetHostname is DISABLED",
           "[gateway][rewrite]") {
-    const std::string keep = "      rewrite:\n        hostname: {defaultTargetHostname: DISABLED}\n";
+    const std::string keep =
+        "      rewrite:\n        hostname: {defaultTargetHostname: DISABLED}\n";
     const std::string on = "      rewrite:\n        hostname: {defaultTargetHostname: ENABLED}\n";
     for (const std::string& extra : {std::string(), on}) {
         auto f = from_yaml(two_services + gateway_doc() +
