@@ -6,10 +6,12 @@
 
 #include <cstdlib>
 #include <ostream>
+#include <sstream>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
 #include "routing/compile.hpp"
+#include "routing/gateway_compile.hpp"
 #include "routing/tcp_decide.hpp"
 
 namespace outrigger::cli {
@@ -20,14 +22,21 @@ namespace json = boost::json;
 using routing::route_decision;
 
 constexpr const char* explain_usage =
-    "usage: outrigger explain --mesh PATH [--mesh PATH]... [--node NODE] [-H 'Name: value']...\n"
-    "                         [--json] [--no-default-retry] [--egress-allow PATTERN]... METHOD URL\n"
+    "usage: outrigger explain --mesh PATH [--mesh PATH]... [--node NODE | --gateway GATEWAY]\n"
+    "                         [-H 'Name: value']... [--json] [--no-default-retry]\n"
+    "                         [--egress-allow PATTERN]... METHOD URL\n"
     "\n"
     "Shows how the proxy would route one request: node, port, virtual service, every route in\n"
     "evaluation order with the first failing condition, the chosen route's targets with their\n"
     "probabilities, timeouts, retry policy, TLS toward each target and the endpoints it would use.\n"
     "URL is absolute (http://HOST[:PORT]/PATH?QUERY). Exit 0 when the request would be routed or\n"
     "passed, 3 when it would be refused, 1 when the mesh is invalid, 2 on a usage error.\n"
+    "\n"
+    "With --gateway (NAME, NS/NAME or mesh/M/virtualGateway/AWSNAME) the request arrives at that\n"
+    "virtual gateway on the listener named by the URL's port (optional with one listener): the\n"
+    "gateway routes in evaluation order, the one that matched and the rewritten request come\n"
+    "first, then the outbound explanation above for the rewritten request. -H 'Host: NAME' sets\n"
+    "the Host matched by hostname rules (default: the URL's HOST[:PORT]).\n"
     "\n"
     "outrigger explain --mesh PATH... [--node NODE] [--json] tcp://HOST:PORT shows a TCP connection\n"
     "instead: the TCP backend (HOST a backend's awsName: as --tcp-listen; else the port alone, as\n"
@@ -164,6 +173,381 @@ struct parsed_request {
     std::string query;
     std::vector<std::pair<std::string, std::string>> headers;
 };
+
+/// What the outbound half of an explanation concluded.
+struct outbound_report {
+    int code = 0;  // 0 routed or passed, 3 refused
+    std::string verdict;
+    json::object json;  // filled when explaining as JSON
+};
+
+/// The proxy's outbound step for `rv` on `snap` (a node's egress side, the mesh-wide client, or a
+/// gateway's outbound snapshot): decide() with its trace, printed as text to `out` or returned as
+/// JSON. `url_text` is the request line's URL as shown.
+outbound_report explain_outbound(const routing::snapshot& snap, const routing::request_view& rv,
+                                 const std::string& url_text, bool as_json, std::ostream& out) {
+    const std::string host(rv.host);
+    const std::string method(rv.method);
+    const std::string norm(rv.path);
+    const std::optional<std::uint16_t> req_port = rv.port;
+    std::vector<routing::route_trace_entry> trace;
+    const auto d = routing::decide(snap, rv, 0, &trace);
+
+    const std::string node_text =
+        snap.node_name ? *snap.node_name
+        : snap.gateway_name
+            ? fmt::format("(none: the outbound side of gateway {}, the targets of its gateway "
+                          "routes are its backends)",
+                          *snap.gateway_name)
+            : fmt::format("(none: mesh-wide client, every virtual service of mesh {} is a backend)",
+                          snap.mesh_name);
+    outbound_report rep;
+    int& code = rep.code;
+    std::string& verdict = rep.verdict;
+    switch (d.outcome) {
+        case route_decision::outcome_t::routed:
+            verdict = fmt::format("routed via {}", d.route ? "route " + d.route->name : "virtual node provider");
+            break;
+        case route_decision::outcome_t::unmodelled:
+        case route_decision::outcome_t::wrong_port: {
+            const bool allowed = snap.egress_allowed(host);
+            std::string why = d.outcome == route_decision::outcome_t::unmodelled
+                                  ? fmt::format("\"{}\" is not a virtual service among this node's backends", host)
+                                  : fmt::format("virtual service \"{}\" does not listen on port {}", d.service->aws_name,
+                                                *req_port);
+            if (allowed) {
+                verdict = why + fmt::format("; passed unchanged as unmodelled egress ({})",
+                                            snap.allow_all_egress ? "ALLOW_ALL" : "--egress-allow");
+            } else {
+                const std::string near = snap.closest_service(host);
+                verdict = why + "; refused: 404 NR (egress DROP_ALL)" +
+                          (near.empty() ? "" : fmt::format("; did you mean \"{}\"?", near));
+                code = 3;
+            }
+            break;
+        }
+        case route_decision::outcome_t::ambiguous_port: {
+            std::vector<std::uint16_t> ports;
+            for (const auto& p : d.service->ports) ports.push_back(p.port);
+            verdict = fmt::format("refused: 404 NR: the request names no port and {} listens on {}", d.service->aws_name,
+                                  fmt::join(ports, ", "));
+            code = 3;
+            break;
+        }
+        case route_decision::outcome_t::no_route:
+            verdict = fmt::format("refused: 404 NR: no route of {} matches", d.service->provider_name);
+            code = 3;
+            break;
+        case route_decision::outcome_t::no_provider:
+            verdict = fmt::format("refused: 503: virtual service {} has no provider", d.service->aws_name);
+            code = 3;
+            break;
+    }
+
+    // Targets of the chosen route (or the node provider's one target).
+    struct target_row {
+        const routing::upstream_target* t;
+        double probability;
+        std::int64_t weight;
+    };
+    std::vector<target_row> rows;
+    if (d.route) {
+        for (std::size_t i = 0; i < d.route->target_ids.size(); ++i) {
+            rows.push_back({&snap.targets[d.route->target_ids[i]],
+                            100.0 * static_cast<double>(d.route->weights[i]) /
+                                static_cast<double>(d.route->total_weight),
+                            d.route->weights[i]});
+        }
+    } else if (d.target) {
+        rows.push_back({d.target, 100.0, 1});
+    }
+
+    if (as_json) {
+        json::object& o = rep.json;
+        o["node"] = snap.node_name ? json::value(*snap.node_name) : json::value(nullptr);
+        o["mesh"] = snap.mesh_name;
+        o["method"] = method;
+        o["host"] = host;
+        o["port"] = d.port ? json::value(d.port->port) : (req_port ? json::value(*req_port) : json::value(nullptr));
+        o["path"] = norm;
+        o["outcome"] = outcome_name(d.outcome);
+        o["routed"] = code == 0;
+        o["verdict"] = verdict;
+        if (d.service) {
+            o["virtual_service"] = d.service->aws_name;
+            o["provider"] = d.service->provider_name;
+        } else {
+            o["virtual_service"] = nullptr;
+            const std::string near = snap.closest_service(host);
+            o["closest_virtual_service"] = near.empty() ? json::value(nullptr) : json::value(near);
+        }
+        json::array routes;
+        for (const auto& e : trace) {
+            json::object r;
+            r["name"] = e.route->name;
+            r["priority"] = e.route->priority ? json::value(*e.route->priority) : json::value(nullptr);
+            r["match"] = describe_match(*e.route);
+            r["matched"] = e.matched;
+            if (!e.matched) r["failed_condition"] = e.failed_condition;
+            routes.push_back(std::move(r));
+        }
+        o["routes"] = std::move(routes);
+        o["route"] = d.route ? json::value(d.route->name) : json::value(nullptr);
+        json::array targets;
+        for (const auto& row : rows) {
+            json::object t;
+            t["node"] = row.t->node_name;
+            t["port"] = row.t->port;
+            t["weight"] = row.weight;
+            t["probability"] = row.probability;
+            t["tls"] = tls_text(row.t->tls);
+            t["endpoints"] = endpoints_text(*row.t);
+            t["outlier_detection"] = outlier_text(*row.t);
+            t["health_check"] = health_text(*row.t);
+            targets.push_back(std::move(t));
+        }
+        o["targets"] = std::move(targets);
+        if (d.outcome == route_decision::outcome_t::routed) {
+            o["timeout_per_request"] = ms_text(d.per_request_timeout);
+            o["retry"] = retry_text(*d.retry);
+            if (d.route && d.route->idle_timeout) o["timeout_idle"] = ms_text(*d.route->idle_timeout);
+        }
+        return rep;
+    }
+
+    out << "node:             " << node_text << '\n';
+    out << "request:          " << method << ' ' << url_text << '\n';
+    out << "port:             "
+        << (d.port ? fmt::format("{}{}", d.port->port, req_port ? "" : " (the provider's only listener)")
+                   : req_port ? fmt::format("{}", *req_port) : std::string("(none named)"))
+        << '\n';
+    if (d.service) {
+        out << "virtual service:  " << d.service->aws_name << " (" << d.service->name << ")\n";
+        out << "provider:         "
+            << (d.service->provider == routing::service_entry::provider_t::router   ? "virtualRouter "
+                : d.service->provider == routing::service_entry::provider_t::node ? "virtualNode "
+                                                                                    : "none ")
+            << d.service->provider_name << '\n';
+    } else {
+        const std::string near = snap.closest_service(host);
+        out << "virtual service:  none matches host \"" << host << "\""
+            << (near.empty() ? "" : " (closest: \"" + near + "\")") << '\n';
+    }
+    if (!trace.empty()) {
+        out << "routes, in evaluation order:\n";
+        std::size_t n = 0;
+        for (const auto& e : trace) {
+            out << fmt::format("  {}. {:<20} priority {:<6} {:<40} {}\n", ++n, e.route->name,
+                               e.route->priority ? fmt::format("{}", *e.route->priority) : "unset",
+                               describe_match(*e.route),
+                               e.matched ? "MATCHED" : "no: " + e.failed_condition);
+        }
+    }
+    if (!rows.empty()) {
+        out << "targets:\n";
+        for (const auto& row : rows) {
+            out << fmt::format("  {}:{}  weight {}  {:.1f}%\n", row.t->node_name, row.t->port, row.weight,
+                               row.probability);
+            out << "      endpoints: " << endpoints_text(*row.t) << '\n';
+            out << "      tls:       " << tls_text(row.t->tls) << '\n';
+            out << "      outlier:   " << outlier_text(*row.t) << '\n';
+            out << "      health:    " << health_text(*row.t) << '\n';
+        }
+    }
+    if (d.outcome == route_decision::outcome_t::routed) {
+        out << "timeout:          perRequest " << ms_text(d.per_request_timeout)
+            << (d.route ? "" : " (virtual-node provider: the target listener's perRequest)")
+            << (d.route && d.route->idle_timeout ? ", idle " + ms_text(*d.route->idle_timeout) : "")
+            << ", connect 5000ms\n";
+        out << "retry:            " << retry_text(*d.retry) << '\n';
+    }
+    out << "result:           " << verdict << '\n';
+    return rep;
+}
+
+/// `host[:port]` of a Host header value (`[v6]:port` kept bracketed).
+void split_host_port(const std::string& value, std::string& host, std::optional<std::uint16_t>& port) {
+    host = value;
+    port.reset();
+    const auto colon = value.rfind(':');
+    if (colon == std::string::npos || value.find(']', colon) != std::string::npos) {
+        return;
+    }
+    const std::string digits = value.substr(colon + 1);
+    if (digits.empty() || digits.size() > 5 || digits.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(digits) > 65535) {
+        return;
+    }
+    host = value.substr(0, colon);
+    port = static_cast<std::uint16_t>(std::stoul(digits));
+}
+
+/// `explain --gateway`: the gateway step (listener, gateway routes in evaluation order, the
+/// rewritten request), then explain_outbound on the gateway's outbound snapshot.
+int explain_gateway(const routing::load_options& lo, parsed_request req, const std::string& url_text,
+                    bool as_json, std::ostream& out, std::ostream& err) {
+    routing::mesh_input in;
+    routing::diagnostics diags;
+    auto gw = routing::load_and_compile_gateway(lo, in, diags);
+    if (!gw) {
+        print_diagnostics(err, diags, in.files);
+        return 1;
+    }
+    std::vector<std::uint16_t> ports;
+    for (const auto& l : gw->listeners) {
+        ports.push_back(l.port);
+    }
+    // The listener the request arrives on is the URL's port; with one listener it may be omitted.
+    std::uint16_t listener_port = 0;
+    if (req.port) {
+        listener_port = *req.port;
+    } else if (gw->listeners.size() == 1) {
+        listener_port = gw->listeners.front().port;
+    } else {
+        return usage_error(err, "explain",
+                           fmt::format("gateway {} listens on {}: name the listener port in the URL "
+                                       "(http://HOST:PORT/PATH)",
+                                       gw->gateway_name, fmt::join(ports, ", ")));
+    }
+    const routing::gateway_listener_entry* listener = gw->find_listener(listener_port);
+    if (listener == nullptr) {
+        return usage_error(err, "explain",
+                           fmt::format("gateway {} has no listener on port {} (ports: {})", gw->gateway_name,
+                                       listener_port, fmt::join(ports, ", ")));
+    }
+
+    // Host: a -H 'Host: ...' header, else the URL's authority.
+    std::string host_header = req.host + (req.port ? fmt::format(":{}", *req.port) : "");
+    std::vector<routing::header_view> hv;
+    for (const auto& [n, v] : req.headers) {
+        if (routing::canonical_host(n) == "host") {
+            host_header = v;
+            continue;
+        }
+        hv.push_back({n, v});
+    }
+    std::optional<std::uint16_t> host_port;
+    split_host_port(host_header, req.host, host_port);
+    hv.push_back({"host", host_header});
+    std::string norm;
+    routing::normalize_path(req.path, norm);
+    routing::request_view rv;
+    rv.method = req.method;
+    rv.path = norm;
+    rv.query = req.query;
+    rv.host = req.host;
+    rv.port = host_port;
+    rv.headers = hv;
+
+    std::vector<routing::gateway_trace_entry> trace;
+    const routing::gateway_decision gd = routing::gateway_decide(*gw, listener_port, rv, &trace);
+    routing::gateway_rewrite rw;
+    const routing::compiled_gateway_route* r = gd.route;
+    if (r != nullptr) {
+        routing::rewrite_request(*r, rv, rw);
+    }
+    const std::string gw_verdict =
+        r != nullptr ? fmt::format("gateway route {} -> virtual service {}", r->name, r->target_service)
+                     : fmt::format("refused: 404 NR: no gateway route of {} on listener {} matches",
+                                   gw->gateway_name, listener_port);
+    auto route_text = [](const routing::compiled_gateway_route& g) {
+        return g.priority ? fmt::format("{}", *g.priority)
+                          : fmt::format("{} (unset)", routing::default_gateway_route_priority);
+    };
+
+    std::ostringstream outbound_text;
+    outbound_report ob;
+    std::string outbound_url;
+    if (r != nullptr) {
+        const routing::request_view ov = routing::outbound_request(*r, rv, rw);
+        outbound_url = fmt::format("http://{}{}{}{}{}", ov.host, ov.port ? fmt::format(":{}", *ov.port) : "",
+                                   ov.path, ov.query.empty() ? "" : "?", ov.query);
+        ob = explain_outbound(*gw->outbound, ov, outbound_url, as_json, outbound_text);
+    }
+    const int code = r == nullptr ? 3 : ob.code;
+
+    if (as_json) {
+        json::object o;
+        o["gateway"] = gw->gateway_name;
+        o["mesh"] = gw->mesh_name;
+        o["listener_port"] = listener_port;
+        o["listener_protocol"] = routing::to_string(listener->proto);
+        o["method"] = req.method;
+        o["host"] = req.host;
+        o["path"] = norm;
+        json::array routes;
+        for (const auto& e : trace) {
+            json::object t;
+            t["name"] = e.route->name;
+            t["priority"] = e.route->effective_priority;
+            t["priority_given"] = e.route->priority.has_value();
+            t["match"] = routing::describe_match(*e.route);
+            t["matched"] = e.matched;
+            if (!e.matched) t["failed_condition"] = e.failed_condition;
+            routes.push_back(std::move(t));
+        }
+        o["gateway_routes"] = std::move(routes);
+        o["gateway_route"] = r ? json::value(r->name) : json::value(nullptr);
+        if (r != nullptr) {
+            json::object w;
+            w["target_virtual_service"] = r->target_service;
+            w["target_port"] = r->target_port ? json::value(*r->target_port) : json::value(nullptr);
+            w["path"] = rw.path;
+            w["query"] = std::string(rv.query);
+            w["path_rewritten"] = rw.path_rewritten;
+            w["path_rule"] = routing::describe_rewrite(*r);
+            w["authority"] = rw.authority;
+            w["authority_rewritten"] = rw.authority_rewritten;
+            o["rewritten"] = std::move(w);
+            o["outbound"] = std::move(ob.json);
+        } else {
+            o["rewritten"] = nullptr;
+            o["outbound"] = nullptr;
+        }
+        o["routed"] = code == 0;
+        o["verdict"] = r ? gw_verdict + "; " + ob.verdict : gw_verdict;
+        out << json::serialize(o) << '\n';
+        return code;
+    }
+
+    out << "gateway:          " << gw->gateway_name << " (mesh " << gw->mesh_name << ")\n";
+    out << "listener:         " << listener->display << '\n';
+    out << "request:          " << req.method << ' ' << url_text << "  (Host: " << host_header << ")\n";
+    if (!trace.empty()) {
+        out << "gateway routes, in evaluation order:\n";
+        std::size_t n = 0;
+        for (const auto& e : trace) {
+            out << fmt::format("  {}. {:<28} priority {:<12} {:<36} {}\n", ++n, e.route->name, route_text(*e.route),
+                               routing::describe_match(*e.route),
+                               e.matched ? "MATCHED" : "no: " + e.failed_condition);
+        }
+    } else {
+        out << "gateway routes:   none on this listener\n";
+    }
+    if (r == nullptr) {
+        out << "result:           " << gw_verdict << '\n';
+        return code;
+    }
+    out << "gateway route:    " << r->name << " -> virtual service " << r->target_service << " ("
+        << r->target_name << "), port "
+        << (r->target_port ? fmt::format("{}", *r->target_port) : std::string("(the provider's only listener)"))
+        << '\n';
+    out << "rewritten:        " << req.method << ' ' << rw.path << (rv.query.empty() ? "" : "?")
+        << rv.query << "  Host: " << rw.authority << '\n';
+    out << "                  path: " << (rw.path_rewritten ? routing::describe_rewrite(*r) : "unchanged")
+        << "; Host: "
+        << (rw.authority_rewritten ? "the target's awsName"
+                                   : "kept (defaultTargetHostname DISABLED)")
+        << '\n';
+    out << "outbound, as a request from the gateway to " << r->target_service << ":\n";
+    std::string line;
+    std::istringstream lines(outbound_text.str());
+    while (std::getline(lines, line)) {
+        out << "  " << line << '\n';
+    }
+    out << "result:           " << gw_verdict << "; " << ob.verdict << '\n';
+    return code;
+}
 
 // ---- explain tcp://HOST:PORT (issue 17) ---------------------------------------------------
 // Kept apart from the HTTP explanation above (and from --gateway): its own parsing and output.
@@ -391,6 +775,10 @@ int explain_command(const args_t& args, std::ostream& out, std::ostream& err) {
             auto v = value("--node");
             if (!v) return 2;
             lo.node = *v;
+        } else if (a == "--gateway") {
+            auto v = value("--gateway");
+            if (!v) return 2;
+            lo.gateway = *v;
         } else if (a == "-H" || a == "--header") {
             auto v = value("-H");
             if (!v) return 2;
@@ -412,7 +800,7 @@ int explain_command(const args_t& args, std::ostream& out, std::ostream& err) {
             allow.push_back(*v);
         } else if (a.starts_with("-") && a.size() > 1) {
             return usage_error(err, "explain",
-                               unknown_flag_message(a, {"--mesh", "--node", "--header", "--json",
+                               unknown_flag_message(a, {"--mesh", "--node", "--gateway", "--header", "--json",
                                                         "--no-default-retry", "--egress-allow", "--help"}));
         } else {
             positional.push_back(a);
@@ -435,7 +823,10 @@ int explain_command(const args_t& args, std::ostream& out, std::ostream& err) {
     if (lo.paths.empty()) {
         return usage_error(err, "explain", "--mesh PATH is required");
     }
-    if (positional.size() == 1 && positional[0].starts_with("tcp://")) {
+    if (!lo.node.empty() && !lo.gateway.empty()) {
+        return usage_error(err, "explain", "--node and --gateway exclude each other: a proxy is one or the other");
+    }
+    if (positional.size() == 1 && positional[0].starts_with("tcp://") && lo.gateway.empty()) {
         return explain_tcp(lo, positional[0], as_json, out, err);
     }
     if (positional.size() != 2) {
@@ -455,6 +846,9 @@ int explain_command(const args_t& args, std::ostream& out, std::ostream& err) {
         }
         req.path = u->encoded_path().empty() ? "/" : std::string(u->encoded_path());
         req.query = u->encoded_query();
+    }
+    if (!lo.gateway.empty()) {
+        return explain_gateway(lo, req, positional[1], as_json, out, err);
     }
 
     routing::mesh_input in;
@@ -480,175 +874,11 @@ int explain_command(const args_t& args, std::ostream& out, std::ostream& err) {
     rv.host = req.host;
     rv.port = req.port;
     rv.headers = hv;
-    std::vector<routing::route_trace_entry> trace;
-    const auto d = routing::decide(*snap, rv, 0, &trace);
-
-    const std::string node_text =
-        snap->node_name ? *snap->node_name
-                        : fmt::format("(none: mesh-wide client, every virtual service of mesh {} is a backend)",
-                                      snap->mesh_name);
-    int code = 0;
-    std::string verdict;
-    switch (d.outcome) {
-        case route_decision::outcome_t::routed:
-            verdict = fmt::format("routed via {}", d.route ? "route " + d.route->name : "virtual node provider");
-            break;
-        case route_decision::outcome_t::unmodelled:
-        case route_decision::outcome_t::wrong_port: {
-            const bool allowed = snap->egress_allowed(req.host);
-            std::string why = d.outcome == route_decision::outcome_t::unmodelled
-                                  ? fmt::format("\"{}\" is not a virtual service among this node's backends", req.host)
-                                  : fmt::format("virtual service \"{}\" does not listen on port {}", d.service->aws_name,
-                                                *req.port);
-            if (allowed) {
-                verdict = why + fmt::format("; passed unchanged as unmodelled egress ({})",
-                                            snap->allow_all_egress ? "ALLOW_ALL" : "--egress-allow");
-            } else {
-                const std::string near = snap->closest_service(req.host);
-                verdict = why + "; refused: 404 NR (egress DROP_ALL)" +
-                          (near.empty() ? "" : fmt::format("; did you mean \"{}\"?", near));
-                code = 3;
-            }
-            break;
-        }
-        case route_decision::outcome_t::ambiguous_port: {
-            std::vector<std::uint16_t> ports;
-            for (const auto& p : d.service->ports) ports.push_back(p.port);
-            verdict = fmt::format("refused: 404 NR: the request names no port and {} listens on {}", d.service->aws_name,
-                                  fmt::join(ports, ", "));
-            code = 3;
-            break;
-        }
-        case route_decision::outcome_t::no_route:
-            verdict = fmt::format("refused: 404 NR: no route of {} matches", d.service->provider_name);
-            code = 3;
-            break;
-        case route_decision::outcome_t::no_provider:
-            verdict = fmt::format("refused: 503: virtual service {} has no provider", d.service->aws_name);
-            code = 3;
-            break;
-    }
-
-    // Targets of the chosen route (or the node provider's one target).
-    struct target_row {
-        const routing::upstream_target* t;
-        double probability;
-        std::int64_t weight;
-    };
-    std::vector<target_row> rows;
-    if (d.route) {
-        for (std::size_t i = 0; i < d.route->target_ids.size(); ++i) {
-            rows.push_back({&snap->targets[d.route->target_ids[i]],
-                            100.0 * static_cast<double>(d.route->weights[i]) /
-                                static_cast<double>(d.route->total_weight),
-                            d.route->weights[i]});
-        }
-    } else if (d.target) {
-        rows.push_back({d.target, 100.0, 1});
-    }
-
+    const outbound_report rep = explain_outbound(*snap, rv, positional[1], as_json, out);
     if (as_json) {
-        json::object o;
-        o["node"] = snap->node_name ? json::value(*snap->node_name) : json::value(nullptr);
-        o["mesh"] = snap->mesh_name;
-        o["method"] = req.method;
-        o["host"] = req.host;
-        o["port"] = d.port ? json::value(d.port->port) : (req.port ? json::value(*req.port) : json::value(nullptr));
-        o["path"] = norm;
-        o["outcome"] = outcome_name(d.outcome);
-        o["routed"] = code == 0;
-        o["verdict"] = verdict;
-        if (d.service) {
-            o["virtual_service"] = d.service->aws_name;
-            o["provider"] = d.service->provider_name;
-        } else {
-            o["virtual_service"] = nullptr;
-            const std::string near = snap->closest_service(req.host);
-            o["closest_virtual_service"] = near.empty() ? json::value(nullptr) : json::value(near);
-        }
-        json::array routes;
-        for (const auto& e : trace) {
-            json::object r;
-            r["name"] = e.route->name;
-            r["priority"] = e.route->priority ? json::value(*e.route->priority) : json::value(nullptr);
-            r["match"] = describe_match(*e.route);
-            r["matched"] = e.matched;
-            if (!e.matched) r["failed_condition"] = e.failed_condition;
-            routes.push_back(std::move(r));
-        }
-        o["routes"] = std::move(routes);
-        o["route"] = d.route ? json::value(d.route->name) : json::value(nullptr);
-        json::array targets;
-        for (const auto& row : rows) {
-            json::object t;
-            t["node"] = row.t->node_name;
-            t["port"] = row.t->port;
-            t["weight"] = row.weight;
-            t["probability"] = row.probability;
-            t["tls"] = tls_text(row.t->tls);
-            t["endpoints"] = endpoints_text(*row.t);
-            t["outlier_detection"] = outlier_text(*row.t);
-            t["health_check"] = health_text(*row.t);
-            targets.push_back(std::move(t));
-        }
-        o["targets"] = std::move(targets);
-        if (d.outcome == route_decision::outcome_t::routed) {
-            o["timeout_per_request"] = ms_text(d.per_request_timeout);
-            o["retry"] = retry_text(*d.retry);
-            if (d.route && d.route->idle_timeout) o["timeout_idle"] = ms_text(*d.route->idle_timeout);
-        }
-        out << json::serialize(o) << '\n';
-        return code;
+        out << json::serialize(rep.json) << '\n';
     }
-
-    out << "node:             " << node_text << '\n';
-    out << "request:          " << req.method << ' ' << positional[1] << '\n';
-    out << "port:             "
-        << (d.port ? fmt::format("{}{}", d.port->port, req.port ? "" : " (the provider's only listener)")
-                   : req.port ? fmt::format("{}", *req.port) : std::string("(none named)"))
-        << '\n';
-    if (d.service) {
-        out << "virtual service:  " << d.service->aws_name << " (" << d.service->name << ")\n";
-        out << "provider:         "
-            << (d.service->provider == routing::service_entry::provider_t::router   ? "virtualRouter "
-                : d.service->provider == routing::service_entry::provider_t::node ? "virtualNode "
-                                                                                    : "none ")
-            << d.service->provider_name << '\n';
-    } else {
-        const std::string near = snap->closest_service(req.host);
-        out << "virtual service:  none matches host \"" << req.host << "\""
-            << (near.empty() ? "" : " (closest: \"" + near + "\")") << '\n';
-    }
-    if (!trace.empty()) {
-        out << "routes, in evaluation order:\n";
-        std::size_t n = 0;
-        for (const auto& e : trace) {
-            out << fmt::format("  {}. {:<20} priority {:<6} {:<40} {}\n", ++n, e.route->name,
-                               e.route->priority ? fmt::format("{}", *e.route->priority) : "unset",
-                               describe_match(*e.route),
-                               e.matched ? "MATCHED" : "no: " + e.failed_condition);
-        }
-    }
-    if (!rows.empty()) {
-        out << "targets:\n";
-        for (const auto& row : rows) {
-            out << fmt::format("  {}:{}  weight {}  {:.1f}%\n", row.t->node_name, row.t->port, row.weight,
-                               row.probability);
-            out << "      endpoints: " << endpoints_text(*row.t) << '\n';
-            out << "      tls:       " << tls_text(row.t->tls) << '\n';
-            out << "      outlier:   " << outlier_text(*row.t) << '\n';
-            out << "      health:    " << health_text(*row.t) << '\n';
-        }
-    }
-    if (d.outcome == route_decision::outcome_t::routed) {
-        out << "timeout:          perRequest " << ms_text(d.per_request_timeout)
-            << (d.route ? "" : " (virtual-node provider: the target listener's perRequest)")
-            << (d.route && d.route->idle_timeout ? ", idle " + ms_text(*d.route->idle_timeout) : "")
-            << ", connect 5000ms\n";
-        out << "retry:            " << retry_text(*d.retry) << '\n';
-    }
-    out << "result:           " << verdict << '\n';
-    return code;
+    return rep.code;
 }
 
 }  // namespace outrigger::cli

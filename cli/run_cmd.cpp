@@ -20,6 +20,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <fmt/format.h>
 
 #include "cli/commands.hpp"
 #include "cli/common.hpp"
@@ -29,6 +30,8 @@
 #include "proxy/log.hpp"
 #include "proxy/server.hpp"
 #include "routing/compile.hpp"
+#include "routing/gateway_compile.hpp"
+#include "routing/resolve.hpp"
 
 namespace outrigger::cli {
 
@@ -48,6 +51,13 @@ constexpr const char* run_usage =
     "  --mesh PATH               YAML file or directory (repeatable; env OUTRIGGER_MESH, ':'-separated)\n"
     "  --node NODE               name, namespace/name or mesh/M/virtualNode/N (env OUTRIGGER_NODE,\n"
     "                            APPMESH_RESOURCE_ARN, APPMESH_VIRTUAL_NODE_NAME)\n"
+    "  --gateway GATEWAY         run as the ingress VirtualGateway GATEWAY: name, namespace/name,\n"
+    "                            mesh/M/virtualGateway/N or its ARN (env OUTRIGGER_GATEWAY, or\n"
+    "                            APPMESH_RESOURCE_ARN / APPMESH_VIRTUAL_NODE_NAME naming a\n"
+    "                            virtualGateway, as App Mesh's controller sets them)\n"
+    "  --gateway-address ADDR    gateway listeners' address (default 0.0.0.0)\n"
+    "  --gateway-port L=P        bind gateway listener port L on local port P instead (repeatable;\n"
+    "                            P 0 = any free port)\n"
     "  --egress-port N           outbound listener port (default 15001; 0 = any free port)\n"
     "  --egress-address ADDR     outbound listener address (default 127.0.0.1)\n"
     "  --ingress-port N          inbound listener port (default 15000; 0 = any free port)\n"
@@ -133,6 +143,13 @@ bool parse_connect_to(const std::string& v, proxy::connect_to_rule& r) {
         return false;
     }
     return !r.addr.empty();
+}
+
+/// LISTENER_PORT=LOCAL_PORT of --gateway-port.
+bool parse_gateway_port(const std::string& v, proxy::gateway_port_rule& r) {
+    const auto eq = v.find('=');
+    return eq != std::string::npos && parse_port(v.substr(0, eq), r.listener_port, false) &&
+           parse_port(v.substr(eq + 1), r.local_port, true);
 }
 
 /// A decimal count without sign or suffix.
@@ -224,6 +241,47 @@ void run_control_loop(control_context& ctl, proxy::server& srv, proxy::control_p
     cp.unwatch();  // before `ioc` goes: the watcher's descriptor and timer belong to it
 }
 
+/// `run --gateway`: loads, validates and compiles the gateway (so a bad mesh or a bad
+/// --gateway-port is reported exactly as it will be once served), then stops: the gateway
+/// listeners are not wired into the data path yet.
+int run_gateway(routing::load_options lo, const proxy::server_config& cfg,
+                const std::optional<std::vector<std::string>>& allow, std::ostream& err) {
+    lo.gateway = cfg.gateway;
+    if (allow) {
+        lo.compile.egress_allow = *allow;
+    }
+    routing::mesh_input in;
+    routing::diagnostics diags;
+    auto gw = routing::load_and_compile_gateway(lo, in, diags);
+    if (!gw) {
+        print_diagnostics(err, diags, in.files);
+        return 1;
+    }
+    if (!diags.items().empty()) {
+        print_diagnostics(err, diags, in.files);  // warnings only
+    }
+    std::vector<std::string> ports;
+    for (const auto& l : gw->listeners) {
+        ports.push_back(fmt::format("{} ({})", l.port, routing::to_string(l.proto)));
+    }
+    for (const auto& r : cfg.gateway_ports) {
+        if (gw->find_listener(r.listener_port) == nullptr) {
+            return usage_error(err, "run",
+                               fmt::format("--gateway-port {}={}: gateway {} has no listener {} "
+                                           "(listeners: {})",
+                                           r.listener_port, r.local_port, gw->gateway_name,
+                                           r.listener_port, fmt::join(ports, ", ")));
+        }
+    }
+    err << "outrigger run: gateway " << gw->gateway_name << " (mesh " << gw->mesh_name << ", "
+        << gw->routes.size() << " gateway routes, listeners "
+        << fmt::format("{}", fmt::join(ports, ", "))
+        << ") is valid, but serving gateway listeners is not implemented yet (issue 18); "
+           "`outrigger explain --gateway "
+        << cfg.gateway << " METHOD URL` shows how a request would be routed\n";
+    return 1;
+}
+
 }  // namespace
 
 int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
@@ -232,7 +290,8 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         "--ingress-address", "--admin-port", "--app-address", "--workers", "--connect-to",
         "--egress-allow", "--no-default-retry", "--log-level", "--access-log",
         "--access-log-format", "--transparent", "--drain-time", "--no-watch", "--header-timeout",
-        "--max-request-body", "--max-connections", "--help"};
+        "--max-request-body", "--max-connections", "--gateway", "--gateway-address",
+        "--gateway-port", "--help"};
     routing::load_options lo;
     proxy::server_config cfg;
     cfg.workers = std::max(1u, std::thread::hardware_concurrency());
@@ -242,6 +301,7 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
     bool admin_port_given = false;
     std::chrono::milliseconds drain_time{5000};
     bool watch = true;
+    bool gateway_flags = false;  // --gateway-address / --gateway-port given
 
     for (std::size_t i = 0; i < args.size(); ++i) {
         std::string flag = args[i];
@@ -294,6 +354,27 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
             lo.paths.push_back(v);
         } else if (flag == "--node") {
             node = v;
+        } else if (flag == "--gateway") {
+            cfg.gateway = v;
+        } else if (flag == "--gateway-address") {
+            cfg.gateway_address = v;
+            gateway_flags = true;
+        } else if (flag == "--gateway-port") {
+            proxy::gateway_port_rule r;
+            if (!parse_gateway_port(v, r)) {
+                return usage_error(err, "run",
+                                   "invalid --gateway-port \"" + v +
+                                       "\" (expected LISTENER_PORT=LOCAL_PORT, e.g. 8088=18088)");
+            }
+            for (const auto& x : cfg.gateway_ports) {
+                if (x.listener_port == r.listener_port) {
+                    return usage_error(err, "run",
+                                       fmt::format("--gateway-port names listener {} twice",
+                                                   r.listener_port));
+                }
+            }
+            cfg.gateway_ports.push_back(r);
+            gateway_flags = true;
         } else if (flag == "--egress-port") {
             if (!parse_port(v, cfg.egress_port, true)) {
                 return usage_error(err, "run", "invalid --egress-port \"" + v + "\"");
@@ -390,13 +471,36 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
     if (lo.paths.empty()) {
         return usage_error(err, "run", "no mesh given: pass --mesh PATH or set OUTRIGGER_MESH");
     }
-    if (!node) {
-        for (const char* name : {"OUTRIGGER_NODE", "APPMESH_RESOURCE_ARN", "APPMESH_VIRTUAL_NODE_NAME"}) {
+    if (node && !cfg.gateway.empty()) {
+        return usage_error(err, "run",
+                           "--node and --gateway exclude each other: a proxy is one or the other");
+    }
+    if (!node && cfg.gateway.empty()) {
+        // The first variable set decides. App Mesh's controller sets APPMESH_RESOURCE_ARN and
+        // APPMESH_VIRTUAL_NODE_NAME to mesh/M/virtualGateway/GW in a gateway pod (ECS: the ARN).
+        for (const char* name :
+             {"OUTRIGGER_NODE", "OUTRIGGER_GATEWAY", "APPMESH_RESOURCE_ARN",
+              "APPMESH_VIRTUAL_NODE_NAME"}) {
             if (const char* env = std::getenv(name); env != nullptr && *env != '\0') {
-                node = env;
+                const std::string value = env;
+                const bool is_gateway = std::string_view(name) == "OUTRIGGER_GATEWAY" ||
+                                        (std::string_view(name).starts_with("APPMESH_") &&
+                                         routing::names_virtual_gateway(value));
+                if (is_gateway) {
+                    cfg.gateway = value;
+                } else {
+                    node = value;
+                }
                 break;
             }
         }
+    }
+    if (gateway_flags && cfg.gateway.empty()) {
+        return usage_error(err, "run",
+                           "--gateway-address and --gateway-port need gateway mode (--gateway)");
+    }
+    if (!cfg.gateway.empty()) {
+        return run_gateway(lo, cfg, allow, err);
     }
     if (node && node->rfind("arn:", 0) == 0) {
         // arn:aws:appmesh:REGION:ACCOUNT:mesh/M/virtualNode/N → mesh/M/virtualNode/N

@@ -29,6 +29,14 @@ using resolve_hook =
 
 enum class log_level { error = 0, warn = 1, info = 2, debug = 3 };
 
+/// `--gateway-port LISTENER_PORT=LOCAL_PORT`: bind the gateway listener LISTENER_PORT (a
+/// `spec.listeners[].portMapping.port`) on LOCAL_PORT instead (0 = any free port), for local runs
+/// and tests. Matching (`match.port`) still uses LISTENER_PORT.
+struct gateway_port_rule {
+    std::uint16_t listener_port = 0;
+    std::uint16_t local_port = 0;
+};
+
 struct server_config {
     std::string egress_address = "127.0.0.1";
     std::uint16_t egress_port = 15001;
@@ -42,6 +50,22 @@ struct server_config {
     std::string access_log_format = "envoy";
     bool transparent = false;  // egress: SO_ORIGINAL_DST gives P and the passthrough address
     bool access_log_format_set = false;  // --access-log-format given: overrides the node's format
+
+    // Ingress gateway mode (DECISIONS §5, issue 18): set by `run --gateway` or App Mesh's env
+    // naming a virtualGateway. The egress and ingress listeners are not opened then; one listener
+    // per gateway listener is, on `gateway_address`.
+    std::string gateway;                    // as given (NAME, NS/NAME, mesh/M/virtualGateway/N)
+    std::string gateway_address = "0.0.0.0";
+    std::vector<gateway_port_rule> gateway_ports;
+    /// The port to bind for gateway listener `listener_port` (itself unless remapped).
+    [[nodiscard]] std::uint16_t gateway_local_port(std::uint16_t listener_port) const {
+        for (const auto& r : gateway_ports) {
+            if (r.listener_port == listener_port) {
+                return r.local_port;
+            }
+        }
+        return listener_port;
+    }
 
     std::chrono::milliseconds downstream_idle{300'000};  // DECISIONS §3.3
     std::chrono::milliseconds upstream_idle{60'000};

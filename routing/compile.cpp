@@ -184,6 +184,41 @@ public:
         return snap;
     }
 
+    /// The outbound side of `gw` (compile_gateway_outbound).
+    std::shared_ptr<snapshot> run_gateway(const virtual_gateway& gw,
+                                          const std::vector<const virtual_service*>& targets) {
+        auto snap = std::make_shared<snapshot>();
+        snap_ = snap.get();
+        const mesh& m = in_.meshes.at(*which_.mesh);
+        snap->mesh_name = m.meta.name;
+        mesh_aws_name_ = m.aws_name;
+        snap->allow_all_egress = m.egress_filter == "ALLOW_ALL";
+        for (const auto& p : opts_.egress_allow) {
+            if (p != "none") {
+                snap->egress_allow.push_back(lower(p));
+            }
+        }
+        for (const auto& vs : in_.virtual_services) {
+            if (in_mesh(vs.meta, m.meta.name)) {
+                snap->all_service_names.push_back(vs.aws_name);
+            }
+        }
+        snap->gateway_name = object_key(gw.meta.ns, gw.meta.name);
+        const client_policy* policy = gw.backend_defaults ? &*gw.backend_defaults : nullptr;
+        for (const virtual_service* vs : targets) {
+            add_service(*vs, policy);
+        }
+        if (gw.logging) {
+            access_log_config log;
+            log.path = gw.logging->path;
+            log.text_format = gw.logging->text_format;
+            log.json_format = gw.logging->json_format;
+            snap->access_log = std::move(log);
+        }
+        snap->index_hosts();
+        return snap;
+    }
+
 private:
     void compile_ingress() {
         for (const auto& l : self_->listeners) {
@@ -305,17 +340,7 @@ private:
         c.method = m.method;
         c.scheme = m.scheme;
         for (const auto& h : m.headers) {
-            compiled_header_match ch;
-            ch.name_lower = lower(h.name);
-            ch.kind = h.match.kind;
-            ch.value = h.match.value;
-            ch.range_start = h.match.range_start;
-            ch.range_end = h.match.range_end;
-            if (ch.kind == string_match::kind_t::regex) {
-                ch.regex = regex_matcher(h.match.value);
-            }
-            ch.invert = h.invert;
-            c.headers.push_back(std::move(ch));
+            c.headers.push_back(compile_header_match(h));
         }
         for (const auto& q : m.query) {
             c.query.push_back(compiled_query_match{q.name, q.exact});
@@ -434,6 +459,28 @@ private:
 };
 
 }  // namespace
+
+compiled_header_match compile_header_match(const header_match& h) {
+    compiled_header_match ch;
+    ch.name_lower = lower(h.name);
+    ch.kind = h.match.kind;
+    ch.value = h.match.value;
+    ch.range_start = h.match.range_start;
+    ch.range_end = h.match.range_end;
+    if (ch.kind == string_match::kind_t::regex) {
+        ch.regex = regex_matcher(h.match.value);
+    }
+    ch.invert = h.invert;
+    return ch;
+}
+
+std::shared_ptr<snapshot> compile_gateway_outbound(
+    const mesh_input& in, const mesh_index& index, std::size_t mesh, const virtual_gateway& gateway,
+    const std::vector<const virtual_service*>& targets, const compile_options& opts) {
+    resolve_result which;
+    which.mesh = mesh;
+    return compiler(in, index, which, opts).run_gateway(gateway, targets);
+}
 
 std::shared_ptr<const snapshot> compile(const mesh_input& in, const mesh_index& index,
                                         const resolve_result& which, const compile_options& opts) {

@@ -306,6 +306,9 @@ struct gateway_route {
     route_match match;
     object_ref target_service;
     std::optional<std::int64_t> target_port;
+    /// `spec.virtualGatewayRef` as written by the admission webhook (manifests exported from a
+    /// cluster carry it); when given it names the gateway instead of the selectors (§8).
+    std::optional<object_ref> virtual_gateway_ref;
     // rewrite
     bool rewrite_block = false;
     std::optional<std::string> rewrite_default_target_hostname;  // ENABLED / DISABLED

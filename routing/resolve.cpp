@@ -225,6 +225,73 @@ std::optional<std::size_t> find_node(const mesh_input& in, const std::string& sp
     return std::nullopt;
 }
 
+bool names_virtual_gateway(const std::string& spec) {
+    const auto parts = parse_resource_path(spec);
+    return parts && parts->kind == "virtualGateway";
+}
+
+std::optional<std::size_t> find_gateway(const mesh_input& in, const std::string& spec,
+                                        std::string& error) {
+    std::vector<std::size_t> hits;
+    const auto& gws = in.virtual_gateways;
+    if (auto parts = parse_resource_path(spec)) {
+        if (parts->kind != "virtualGateway") {
+            error = fmt::format("\"{}\" does not name a virtualGateway", spec);
+            return std::nullopt;
+        }
+        for (std::size_t i = 0; i < gws.size(); ++i) {
+            const auto& g = gws[i];
+            const bool mesh_ok = !g.meta.mesh_ref || *g.meta.mesh_ref == parts->mesh;
+            if (mesh_ok && (g.aws_name == parts->aws_name || g.meta.name == parts->aws_name)) {
+                hits.push_back(i);
+            }
+        }
+    } else if (auto slash = spec.find('/'); slash != std::string::npos) {
+        const std::string ns = spec.substr(0, slash);
+        const std::string name = spec.substr(slash + 1);
+        for (std::size_t i = 0; i < gws.size(); ++i) {
+            if (gws[i].meta.ns == ns && gws[i].meta.name == name) {
+                hits.push_back(i);
+            }
+        }
+    } else {
+        for (std::size_t i = 0; i < gws.size(); ++i) {
+            if (gws[i].meta.name == spec || gws[i].aws_name == spec) {
+                hits.push_back(i);
+            }
+        }
+    }
+    if (hits.size() == 1) {
+        return hits.front();
+    }
+    std::vector<std::string> keys;
+    std::vector<std::string> names;
+    for (const auto& g : gws) {
+        keys.push_back(object_key(g.meta.ns, g.meta.name));
+        names.push_back(g.meta.name);
+    }
+    if (hits.empty()) {
+        if (gws.empty()) {
+            error = fmt::format("no VirtualGateway \"{}\": the input defines no VirtualGateway",
+                                spec);
+            return std::nullopt;
+        }
+        const std::string near = closest(spec, names);
+        error = fmt::format("no VirtualGateway \"{}\"{}; the input has: {}", spec,
+                            near.empty() ? std::string{}
+                                         : fmt::format(" (did you mean \"{}\"?)", near),
+                            fmt::join(keys, ", "));
+        return std::nullopt;
+    }
+    std::vector<std::string> list;
+    for (auto i : hits) {
+        list.push_back(object_key(gws[i].meta.ns, gws[i].meta.name));
+    }
+    error = fmt::format("VirtualGateway \"{}\" is ambiguous ({}): use NAMESPACE/NAME", spec,
+                        fmt::join(list, ", "));
+    return std::nullopt;
+}
+
 // ---------------------------------------------------------------------------------------------
 // resolve
 // ---------------------------------------------------------------------------------------------
@@ -273,6 +340,9 @@ void apply_defaults(mesh_input& in) {
     for (auto& gr : in.gateway_routes) {
         underscore(gr);
         default_ref(gr.target_service, gr.meta.ns);
+        if (gr.virtual_gateway_ref) {
+            default_ref(*gr.virtual_gateway_ref, gr.meta.ns);
+        }
     }
     for (auto& bg : in.backend_groups) {
         default_meta(bg, "default");
@@ -615,10 +685,19 @@ resolve_result resolve(mesh_input& in, const resolve_options& opts, diagnostics&
             diags.error_at(source_loc{no_file, 0, 0}, "--node: " + error);
         }
     }
-    if (result.node) {
-        const auto& n = in.virtual_nodes[*result.node];
+    if (!opts.gateway.empty()) {
+        std::string error;
+        result.gateway = find_gateway(in, opts.gateway, error);
+        if (!result.gateway) {
+            diags.error_at(source_loc{no_file, 0, 0}, "--gateway: " + error);
+        }
+    }
+    const object_meta* self = result.node      ? &in.virtual_nodes[*result.node].meta
+                              : result.gateway ? &in.virtual_gateways[*result.gateway].meta
+                                               : nullptr;
+    if (self != nullptr) {
         for (std::size_t i = 0; i < in.meshes.size(); ++i) {
-            if (n.meta.mesh_ref && in.meshes[i].meta.name == *n.meta.mesh_ref) {
+            if (self->mesh_ref && in.meshes[i].meta.name == *self->mesh_ref) {
                 result.mesh = i;
             }
         }

@@ -49,6 +49,9 @@ struct resolve_options {
     /// `--node` as given (name, namespace/name, mesh/<mesh>/virtualNode/<awsName>, or an ARN);
     /// empty = no node (mesh-wide client, or validate everything).
     std::string node;
+    /// `--gateway` as given (name, namespace/name, mesh/<mesh>/virtualGateway/<awsName>, or an
+    /// ARN); empty = not a gateway. Exclusive with `node` (the CLI refuses both).
+    std::string gateway;
 };
 
 struct resolve_result {
@@ -56,6 +59,8 @@ struct resolve_result {
     std::optional<std::size_t> mesh;
     /// The node selected by `--node`, if any (index into input.virtual_nodes).
     std::optional<std::size_t> node;
+    /// The gateway selected by `--gateway`, if any (index into input.virtual_gateways).
+    std::optional<std::size_t> gateway;
 };
 
 /// Applies defaults and resolves references in place; reports problems into `diags`.
@@ -65,5 +70,15 @@ resolve_result resolve(mesh_input& in, const resolve_options& opts, diagnostics&
 /// there is none or it is ambiguous.
 [[nodiscard]] std::optional<std::size_t> find_node(const mesh_input& in, const std::string& spec,
                                                    std::string& error);
+
+/// Finds the gateway named by `spec` (see resolve_options::gateway). Returns nullopt and a message
+/// naming the gateways the input has when there is none or it is ambiguous.
+[[nodiscard]] std::optional<std::size_t> find_gateway(const mesh_input& in, const std::string& spec,
+                                                      std::string& error);
+
+/// True when `spec` is App Mesh's resource form of a gateway: `mesh/M/virtualGateway/NAME` or
+/// `arn:aws:appmesh:REGION:ACCOUNT:mesh/M/virtualGateway/NAME` (what APPMESH_RESOURCE_ARN and
+/// APPMESH_VIRTUAL_NODE_NAME hold in a gateway pod; the controller sets both).
+[[nodiscard]] bool names_virtual_gateway(const std::string& spec);
 
 }  // namespace outrigger::routing

@@ -41,8 +41,10 @@ std::string_view lower_host(std::string_view host, std::array<char, 256>& buf) {
     return {buf.data(), host.size()};
 }
 
-/// Value of header `name_lower` (comma-joined when repeated, Envoy semantics); nullopt if absent.
-/// `joined` is scratch storage used only for repeated headers.
+}  // namespace
+
+// Header and query matching, shared with gateway routes (declared in snapshot.hpp).
+
 std::optional<std::string_view> header_value(const request_view& req, std::string_view name_lower,
                                              std::string& joined) {
     std::optional<std::string_view> first;
@@ -67,8 +69,6 @@ std::optional<std::string_view> header_value(const request_view& req, std::strin
     return first;
 }
 
-/// Value of query parameter `name` (first occurrence; raw, not percent-decoded); "present" means
-/// the name appears, with or without `=`.
 std::optional<std::string_view> query_value(std::string_view query, std::string_view name) {
     while (!query.empty()) {
         auto amp = query.find('&');
@@ -118,6 +118,8 @@ std::string describe(const compiled_header_match& m) {
     return fmt::format("header {} {}{}", m.name_lower, m.invert ? "NOT (" : "", test) +
            (m.invert ? ")" : "");
 }
+
+namespace {
 
 /// Evaluates one route; on failure writes the first failing condition into `why` (if non-null).
 bool route_matches(const compiled_route& r, const request_view& req, std::uint16_t port,

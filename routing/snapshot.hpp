@@ -192,6 +192,9 @@ struct snapshot {
     std::vector<std::string> egress_allow;  // lower-case; "*.suffix" or exact
     std::optional<std::string> node_name;   // namespace/name; empty = mesh-wide client
     std::string node_aws_name;
+    /// namespace/name of the VirtualGateway whose outbound side this is (routing/gateway.hpp);
+    /// then `node_name` is empty and `services` are the targets of its GatewayRoutes.
+    std::optional<std::string> gateway_name;
 
     std::vector<service_entry> services;     // backends of this node only
     std::vector<compiled_route> routes;
@@ -271,6 +274,25 @@ struct route_decision {
 [[nodiscard]] route_decision decide(const snapshot& snap, const request_view& req,
                                     std::uint32_t random,
                                     std::vector<route_trace_entry>* trace = nullptr);
+
+/// Value of header `name_lower` (comma-joined when repeated, Envoy semantics); nullopt if absent.
+/// `joined` is scratch storage used only for repeated headers. Shared by router and gateway
+/// routes, as are the three functions below.
+[[nodiscard]] std::optional<std::string_view> header_value(const request_view& req,
+                                                           std::string_view name_lower,
+                                                           std::string& joined);
+
+/// Value of query parameter `name` (first occurrence; raw, not percent-decoded); "present" means
+/// the name appears, with or without `=`.
+[[nodiscard]] std::optional<std::string_view> query_value(std::string_view query,
+                                                          std::string_view name);
+
+/// One header (or gRPC metadata) test of spec §2.4, `invert` applied; `value` from header_value.
+[[nodiscard]] bool header_matches(const compiled_header_match& m,
+                                  std::optional<std::string_view> value);
+
+/// `header x-user equals "a"` / `header x NOT (is present)`: the test, for explain traces.
+[[nodiscard]] std::string describe(const compiled_header_match& m);
 
 /// Picks an index into `cumulative` for `random` (uniform over [0, 2^32)). `total` > 0.
 [[nodiscard]] std::size_t pick_weighted(std::span<const std::uint64_t> cumulative,

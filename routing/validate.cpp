@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "routing/gateway_membership.hpp"
 #include "routing/matchers.hpp"
 
 namespace outrigger::routing {
@@ -97,6 +98,20 @@ protocol proto_of(route_kind k) {
     return protocol::http;
 }
 
+route_kind kind_of(protocol p) {
+    switch (p) {
+        case protocol::http:
+            return route_kind::http;
+        case protocol::http2:
+            return route_kind::http2;
+        case protocol::grpc:
+            return route_kind::grpc;
+        case protocol::tcp:
+            return route_kind::tcp;
+    }
+    return route_kind::http;
+}
+
 std::string ref_name(const object_meta& m) {
     return m.ns.empty() ? m.name : fmt::format("{}/{}", m.ns, m.name);
 }
@@ -158,8 +173,8 @@ public:
         for (std::size_t i = 0; i < in_.virtual_nodes.size(); ++i) {
             check_node(i, in_.virtual_nodes[i]);
         }
-        for (const auto& g : in_.virtual_gateways) {
-            check_gateway(g);
+        for (std::size_t i = 0; i < in_.virtual_gateways.size(); ++i) {
+            check_gateway(i, in_.virtual_gateways[i]);
         }
         for (const auto& gr : in_.gateway_routes) {
             check_gateway_route(gr);
@@ -359,13 +374,19 @@ private:
     // ---- TLS sources --------------------------------------------------------------------------
 
     aws_use aws_for_node(std::size_t node_index) const {
+        if (opts_.gateway) {
+            return aws_use::ignore;
+        }
         if (!opts_.node) {
             return aws_use::warning;
         }
         return *opts_.node == node_index ? aws_use::error : aws_use::ignore;
     }
 
-    aws_use aws_for_gateway() const {
+    aws_use aws_for_gateway(std::size_t gateway_index) const {
+        if (opts_.gateway) {
+            return *opts_.gateway == gateway_index ? aws_use::error : aws_use::ignore;
+        }
         return opts_.node ? aws_use::ignore : aws_use::warning;
     }
 
@@ -920,7 +941,7 @@ private:
         }
         check_logging(m, n.logging);
 
-        if (!n.backends.empty() && (!opts_.node || *opts_.node == ni)) {
+        if (!n.backends.empty() && !opts_.gateway && (!opts_.node || *opts_.node == ni)) {
             check_unverified_tls(n);
             check_tcp_ports(n);
         }
@@ -1058,9 +1079,9 @@ private:
         }
     }
 
-    void check_gateway(const virtual_gateway& g) {
+    void check_gateway(std::size_t index, const virtual_gateway& g) {
         const object_meta& m = g.meta;
-        const aws_use use = aws_for_gateway();
+        const aws_use use = aws_for_gateway(index);
         for (std::size_t i = 0; i < g.listeners.size(); ++i) {
             const gateway_listener& l = g.listeners[i];
             const std::string base = fmt::format("spec.listeners[{}]", i);
@@ -1086,31 +1107,6 @@ private:
             check_client_policy(m, "spec.backendDefaults.clientPolicy", *g.backend_defaults, use);
         }
         check_logging(m, g.logging);
-    }
-
-    /// The gateway a route attaches to (spec §9 membership), or nullptr when not exactly one.
-    const virtual_gateway* gateway_of(const gateway_route& gr) const {
-        static const std::map<std::string, std::string> no_labels;
-        const std::map<std::string, std::string>* ns_labels = &no_labels;
-        for (const auto& ns : in_.namespaces) {
-            if (ns.name == gr.meta.ns) {
-                ns_labels = &ns.labels;
-            }
-        }
-        const virtual_gateway* found = nullptr;
-        for (const auto& g : in_.virtual_gateways) {
-            if (!g.namespace_selector || !g.namespace_selector->matches(*ns_labels)) {
-                continue;
-            }
-            if (g.gateway_route_selector && !g.gateway_route_selector->matches(gr.meta.labels)) {
-                continue;
-            }
-            if (found != nullptr) {
-                return nullptr;
-            }
-            found = &g;
-        }
-        return found;
     }
 
     void check_gateway_route(const gateway_route& gr) {
@@ -1173,7 +1169,7 @@ private:
         if (rm.port) {
             check_port(m, at(match, "port"), *rm.port);
         }
-        if (const virtual_gateway* g = gateway_of(gr); g != nullptr) {
+        if (const virtual_gateway* g = check_membership(gr); g != nullptr) {
             if (rm.port && !g->listeners.empty() && !has_port(g->listeners, *rm.port)) {
                 error(m, at(match, "port"),
                       fmt::format("port {} is not a listener port of gateway {} (ports: {})",
@@ -1184,11 +1180,97 @@ private:
                                   "{})",
                                   ref_name(g->meta), g->listeners.size(),
                                   port_list(g->listeners)));
+            } else {
+                check_route_protocol(gr, *g, base);
             }
         }
 
         check_gateway_target(gr, at(base, "action.target"));
         check_rewrite(gr, at(base, "action.rewrite"));
+    }
+
+    /// The controller's rule (spec §9): a GatewayRoute belongs to exactly one VirtualGateway, of
+    /// its own mesh. Returns that gateway, or null (with the error reported).
+    const virtual_gateway* check_membership(const gateway_route& gr) {
+        const object_meta& m = gr.meta;
+        const gateway_membership gm = gateway_of(in_, index_, gr);
+        if (gm.by_ref) {
+            if (gm.gateway == nullptr) {
+                const object_ref& r = *gr.virtual_gateway_ref;
+                std::vector<std::string> names;
+                for (const auto& g : in_.virtual_gateways) {
+                    names.push_back(ref_name(g.meta));
+                }
+                error(m, "spec.virtualGatewayRef.name",
+                      fmt::format("virtualGatewayRef names VirtualGateway {}/{}, which is not in "
+                                  "the input (gateways: {})",
+                                  r.ns, r.name,
+                                  names.empty() ? std::string("none")
+                                                : fmt::format("{}", fmt::join(names, ", "))));
+                return nullptr;
+            }
+        } else if (gm.candidates.empty()) {
+            std::vector<std::string> why;
+            for (const auto& g : in_.virtual_gateways) {
+                why.push_back(fmt::format("{}: {}", ref_name(g.meta),
+                                          why_not_selected(in_, g, gr)));
+            }
+            error(m, "metadata.namespace",
+                  in_.virtual_gateways.empty()
+                      ? std::string("no VirtualGateway selects this GatewayRoute: the input "
+                                    "defines no VirtualGateway")
+                      : fmt::format("no VirtualGateway selects this GatewayRoute; a GatewayRoute "
+                                    "must belong to exactly one ({})",
+                                    fmt::join(why, "; ")));
+            return nullptr;
+        } else if (gm.candidates.size() > 1) {
+            std::vector<std::string> names;
+            for (const auto* g : gm.candidates) {
+                names.push_back(ref_name(g->meta));
+            }
+            error(m, "metadata.namespace",
+                  fmt::format("{} VirtualGateways select this GatewayRoute ({}); a GatewayRoute "
+                              "must belong to exactly one: narrow their namespaceSelector or "
+                              "gatewayRouteSelector{}, or set spec.virtualGatewayRef",
+                              names.size(), fmt::join(names, ", "),
+                              gm.namespace_labels_known
+                                  ? std::string()
+                                  : fmt::format(" (namespace \"{}\" has no Namespace document, "
+                                                "so its labels are unknown and every "
+                                                "namespaceSelector is taken to match it)",
+                                                m.ns)));
+            return nullptr;
+        }
+        const virtual_gateway* g = gm.gateway;
+        if (g->meta.mesh_ref && m.mesh_ref && *g->meta.mesh_ref != *m.mesh_ref) {
+            error(m, gm.by_ref ? "spec.virtualGatewayRef.name" : "metadata.namespace",
+                  fmt::format("the route belongs to mesh \"{}\", but its VirtualGateway {} to mesh "
+                              "\"{}\"",
+                              *m.mesh_ref, ref_name(g->meta), *g->meta.mesh_ref));
+            return nullptr;
+        }
+        return g;
+    }
+
+    /// App Mesh's rule that a route's kind is its listener's protocol (spec §9): an httpRoute on
+    /// an http listener, http2Route on http2, grpcRoute on grpc.
+    void check_route_protocol(const gateway_route& gr, const virtual_gateway& g,
+                              const std::string& base) {
+        const gateway_listener* l = nullptr;
+        for (const auto& x : g.listeners) {
+            if (gr.match.port ? x.port_mapping.port == *gr.match.port : g.listeners.size() == 1) {
+                l = &x;
+            }
+        }
+        if (l == nullptr || l->port_mapping.proto == proto_of(gr.kind)) {
+            return;
+        }
+        error(gr.meta, base,
+              fmt::format("a {} on gateway {} listener {} ({}) never matches: the route kind must "
+                          "be the listener's protocol ({})",
+                          route_key(gr.kind), ref_name(g.meta), l->port_mapping.port,
+                          to_string(l->port_mapping.proto),
+                          route_key(kind_of(l->port_mapping.proto))));
     }
 
     void check_hostname(const object_meta& m, const std::string& base, const route_match& rm) {
@@ -1279,8 +1361,22 @@ private:
             }
         }
         if (gr.rewrite_path_exact) {
-            check_length(m, at(base, "path.exact"), "path", *gr.rewrite_path_exact, 1,
-                         max_value_len);
+            const std::string& v = *gr.rewrite_path_exact;
+            check_length(m, at(base, "path.exact"), "path", v, 1, max_value_len);
+            if (!v.empty() && v.front() != '/') {
+                error(m, at(base, "path.exact"),
+                      fmt::format("path \"{}\" must start with '/'", v));
+            }
+        }
+        // A prefix rewrite replaces the matched prefix: a path match has none (docs/gateway.md).
+        if (has_path(gr.match) && gr.rewrite_prefix_value) {
+            error(m, at(base, "prefix.value"),
+                  "a prefix rewrite needs a prefix match (the route matches a path); use "
+                  "rewrite.path.exact to replace the path");
+        } else if (has_path(gr.match) && gr.rewrite_default_prefix) {
+            warning(m, at(base, "prefix.defaultPrefix"),
+                    "defaultPrefix is ignored: the route matches a path, not a prefix (a path "
+                    "match is never rewritten unless rewrite.path.exact is given)");
         }
         if (path && prefix) {
             error(m, at(base, "path"), "a path rewrite cannot be combined with a prefix rewrite");

@@ -18,6 +18,8 @@ struct validate_options {
     /// The node being run or validated with --node (index into input.virtual_nodes); AWS-only
     /// sources are errors only for what this node needs (DECISIONS §3.10).
     std::optional<std::size_t> node;
+    /// The gateway being run (index into input.virtual_gateways): as `node`, for that gateway.
+    std::optional<std::size_t> gateway;
 };
 
 void validate(const mesh_input& in, const mesh_index& index, const validate_options& opts,

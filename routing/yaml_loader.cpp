@@ -2049,8 +2049,12 @@ public:
                        return true;
                    }
                    if (k == "virtualGatewayRef") {
-                       object_ref ignored;  // written by the admission webhook (§8)
-                       get_ref(x, ignored, /*with_uid=*/true);
+                       // Written by the admission webhook (§8); exported manifests carry it.
+                       object_ref ref;
+                       get_ref(x, ref, /*with_uid=*/true);
+                       if (!ref.name.empty()) {
+                           gr.virtual_gateway_ref = std::move(ref);
+                       }
                        return true;
                    }
                    route_kind kind = route_kind::http;
