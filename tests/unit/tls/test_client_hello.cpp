@@ -36,7 +36,8 @@ client_hello parse(const bytes& b) { return parse_client_hello(std::span<const s
 
 bytes to_bytes(std::string_view s) {
     bytes b(s.size());
-    std::memcpy(b.data(), s.data(), s.size());
+    // An empty view may carry a null data(); memcpy's arguments must never be null.
+    if (!s.empty()) std::memcpy(b.data(), s.data(), s.size());
     return b;
 }
 
