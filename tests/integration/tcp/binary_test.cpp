@@ -130,14 +130,14 @@ struct mtls_sidecars {
         server = std::make_unique<child_process>(std::vector<std::string>{
             OUTRIGGER_BINARY, "run", "--mesh", mesh->path, "--node", "yelb/redis-secure", "--egress-port",
             "0", "--ingress-port", "0", "--ingress-address", "127.0.0.1", "--admin-port", "0",
-            "--workers", "1", "--no-watch"});
+            "--workers", "1", "--no-watch", "--drain-time", "0s"});
         ingress = server->wait_for(std::regex("ingress listening on 127\\.0\\.0\\.1:([0-9]+)"), 10s);
         REQUIRE_FALSE(ingress.empty());
         const std::string p = std::to_string(app_port);
         client = std::make_unique<child_process>(std::vector<std::string>{
             OUTRIGGER_BINARY, "run", "--mesh", mesh->path, "--node", "yelb/yelb-appserver",
             "--egress-port", "0", "--ingress-port", "0", "--ingress-address", "127.0.0.1",
-            "--admin-port", "0", "--workers", "1", "--no-watch", "--tcp-listen",
+            "--admin-port", "0", "--workers", "1", "--no-watch", "--drain-time", "0s", "--tcp-listen",
             "0=redis-secure.yelb.svc.cluster.local:" + p, "--connect-to",
             "redis-secure.yelb.svc.cluster.local:" + p + ":127.0.0.1:" + ingress});
         listen = client->wait_for(std::regex("tcp-listen on 127\\.0\\.0\\.1:([0-9]+) -> "), 10s);
@@ -166,11 +166,13 @@ TEST_CASE("binary: --tcp-listen splits redis connections 50/50 over a tcpRoute, 
     redis_server v1;
     redis_server v2;
     mesh_file mesh(yelb_mesh());
+    // The admin API has no "any free port" (0 is off): a port that was free a moment ago.
+    const std::string admin_port = std::to_string(free_port());
     const std::string p1 = std::to_string(v1.port());
     const std::string p2 = std::to_string(v2.port());
     child_process px({OUTRIGGER_BINARY, "run", "--mesh", mesh.path, "--node", "yelb/yelb-appserver",
                       "--egress-port", "0", "--ingress-port", "0", "--ingress-address", "127.0.0.1",
-                      "--admin-port", "0", "--workers", "2", "--no-watch", "--tcp-listen",
+                      "--admin-port", admin_port, "--workers", "2", "--no-watch", "--drain-time", "0s", "--tcp-listen",
                       "0=redis-server.yelb.svc.cluster.local:6379", "--connect-to",
                       "redis-v1.yelb.svc.cluster.local:6379:127.0.0.1:" + p1, "--connect-to",
                       "redis-v2.yelb.svc.cluster.local:6379:127.0.0.1:" + p2});
