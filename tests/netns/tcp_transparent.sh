@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Transparent TCP egress end to end (issue 17): one "pod" network namespace behind
 # deploy/iptables-init.sh with an outrigger sidecar (UID 1337) in --transparent mode, the app as
-# UID 1000, and the "outside world" on addresses of a veth interface of the same namespace (the
+# UID 1000, and the "outside world" on addresses of the pod's veth interface (the
 # app's connections to them are redirected like any non-loopback destination; the sidecar's are
 # not). Needs root, `ip netns`, iptables, redis, openssl, curl, python3; exits 77 (ctest:
 # skipped) otherwise.
@@ -13,6 +13,9 @@
 #   10.232.0.20:8443   openssl s_server, the "external API" (certificate: a.shop.svc.cluster.local)
 #   10.232.0.30:2525   a server-first banner service (sends first, then echoes after the FIN)
 #   10.232.0.40:8080   outrigger demo-upstream (plain HTTP, unmodelled)
+#   10.232.0.1         the pod's own address (veth ext0); the peer netns is 10.232.0.2 (ext1);
+#                      the pod's app: demo-upstream 127.0.0.1:4567 (http listener) and redis
+#                      127.0.0.1:6390 (tcp listener), both in APPMESH_APP_PORTS
 #
 # Checks, ALLOW_ALL mesh: 1,000 redis connections to the ClusterIP split 50/50 (±5 %) by the
 # tcpRoute (counted by each redis), redis-benchmark passes; curl https to the external API passes
@@ -20,7 +23,9 @@
 # half-close (SHUT_WR, then read) gets its answer; plain HTTP to an unmodelled address still takes
 # the HTTP path (the sniffed bytes handed on). DROP_ALL mesh with --egress-allow
 # '*.shop.svc.cluster.local': TLS with an allowed SNI passes, another SNI is closed and logged
-# with its SNI and NR, the banner service is refused, redis (modelled) still works.
+# with its SNI and NR, the banner service is refused, redis (modelled) still works. Inbound, from
+# a peer namespace: the node's tcp listener (:6390, redis) and http listener (:4567) are told apart
+# by the original destination port.
 set -uo pipefail
 
 SKIP=77
@@ -43,6 +48,7 @@ done
 tag="ot$$"
 tag="${tag:0:8}"
 pod="${tag}pod"
+peer="${tag}peer"
 if ! ip netns add "$pod" 2>/dev/null; then
   skip "'ip netns add' is not permitted here"
 fi
@@ -65,6 +71,7 @@ cleanup() {
   # Anything still running inside the namespace this script made was started by it.
   for p in $(ip netns pids "$pod" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
   ip netns del "$pod" 2>/dev/null
+  ip netns del "$peer" 2>/dev/null
   if [ "$rc" -ne 0 ] && [ "$rc" -ne "$SKIP" ]; then
     for f in "$work"/*.log; do
       [ -f "$f" ] || continue
@@ -101,12 +108,15 @@ bg() {
 
 # ---- network -------------------------------------------------------------------------------
 in_pod ip link set lo up
-in_pod ip link add ext0 type veth peer name ext1 || die "cannot create a veth pair"
-in_pod ip link set ext1 up
+ip netns add "$peer" || die "cannot create netns $peer"
+in_pod ip link add ext0 type veth peer name ext1 netns "$peer" || die "cannot create a veth pair"
+ip -n "$peer" link set lo up
+ip -n "$peer" addr add 10.232.0.2/24 dev ext1
+ip -n "$peer" link set ext1 up
 in_pod ip addr add 10.232.0.1/24 dev ext0
 for a in 11 12 20 30 40; do in_pod ip addr add "10.232.0.$a/32" dev ext0; done
 in_pod ip link set ext0 up
-in_pod bash "$src_dir/deploy/iptables-init.sh" > "$work/init.log" 2>&1 ||
+in_pod env APPMESH_APP_PORTS=4567,6390 bash "$src_dir/deploy/iptables-init.sh" > "$work/init.log" 2>&1 ||
   die "iptables-init.sh failed: $(cat "$work/init.log")"
 
 # ---- the outside world ---------------------------------------------------------------------
@@ -142,10 +152,16 @@ while True:
 PY
 bg banner 1000 "$py" "$work/banner.py"
 bg http-ext 1000 "$bin" demo-upstream --port 8080 --address 10.232.0.40 --name ext
+# The pod's own app: HTTP on :4567 and redis on :6390, the node's two listeners (inbound).
+bg app-http 1000 "$bin" demo-upstream --port 4567 --address 127.0.0.1 --name app
+bg app-redis 1000 redis-server --bind 127.0.0.1 --port 6390 --save "" --appendonly no \
+  --protected-mode no --daemonize no
 wait_until 20 as_proxy redis-cli -h 10.232.0.11 -p 6379 ping || die "redis v1 did not start"
 wait_until 20 as_proxy redis-cli -h 10.232.0.12 -p 6379 ping || die "redis v2 did not start"
 wait_until 20 grep -q "listening on" "$work/banner.log" || die "banner service did not start"
 wait_until 20 grep -q "listening on" "$work/http-ext.log" || die "demo-upstream did not start"
+wait_until 20 grep -q "listening on" "$work/app-http.log" || die "the pod's HTTP app did not start"
+wait_until 20 in_pod redis-cli -p 6390 ping || die "the pod's redis did not start"
 wait_until 20 as_proxy bash -c 'exec 3<>/dev/tcp/10.232.0.20/8443' || die "openssl s_server did not start"
 
 # ---- mesh ----------------------------------------------------------------------------------
@@ -183,7 +199,9 @@ kind: VirtualNode
 metadata: {name: yelb-appserver, namespace: yelb}
 spec:
   podSelector: {matchLabels: {app: yelb-appserver}}
-  listeners: [{portMapping: {port: 4567, protocol: http}}]
+  listeners:
+    - portMapping: {port: 4567, protocol: http}
+    - portMapping: {port: 6390, protocol: tcp}
   serviceDiscovery: {dns: {hostname: yelb-appserver.yelb.svc.cluster.local}}
   backends:
     - virtualService: {virtualServiceRef: {name: redis-server.yelb.svc.cluster.local}}
@@ -305,11 +323,18 @@ got=$(banner_roundtrip)
 [ "$got" = "b'220 banner\\r\\n221 got hello\\r\\n'" ] || fail "banner/half-close under ALLOW_ALL: $got"
 body=$(as_app curl -s -m 10 http://10.232.0.40:8080/x)
 [ "$body" = "ext" ] || fail "plain HTTP to an unmodelled address: '$body'"
+# Inbound, from the peer namespace (PREROUTING redirects the app's ports to the ingress port):
+# the original destination port picks the listener, tcp or http.
+pong=$(ip netns exec "$peer" redis-cli -h 10.232.0.1 -p 6390 ping 2>&1)
+[ "$pong" = PONG ] || fail "inbound tcp listener :6390 (original destination): '$pong'"
+body=$(ip netns exec "$peer" curl -s -m 10 http://10.232.0.1:4567/in)
+[ "$body" = "app" ] || fail "inbound http listener :4567 next to a tcp one: '$body'"
 stop_sidecar
 log="$work/access-sidecar-allow.log"
+grep '"listener":"ingress"' "$log" | grep -q '_tcp_6390"' || fail "no ingress tcp access-log line for :6390"
 grep -q '"upstream_cluster":"cds_egress_yelb_redis-v1_yelb_tcp_6379"' "$log" || fail "no access-log line for redis-v1"
 grep -q '"upstream_cluster":"egress_passthrough"' "$log" || fail "no passthrough access-log line"
-say "ALLOW_ALL: redis split, TLS passthrough, server-first banner with half-close, HTTP handoff"
+say "ALLOW_ALL: redis split, TLS passthrough, server-first banner with half-close, HTTP handoff, inbound tcp + http by original destination"
 
 # ---- DROP_ALL ------------------------------------------------------------------------------
 start_sidecar "$work/drop.yaml" sidecar-drop --egress-allow '*.shop.svc.cluster.local' --log-level info
