@@ -6,6 +6,8 @@
 // Lifetime: the coroutine owns the socket and every buffer of the connection (STYLE §3.3).
 // Thread-affinity: runs on the worker that accepted the connection.
 
+#include <cstdint>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -13,8 +15,11 @@
 
 namespace outrigger::proxy {
 
+/// `gateway_listener`: for listener_kind::gateway, the manifest port of the gateway listener the
+/// connection arrived on (matching uses it, whatever port is bound).
 [[nodiscard]] boost::asio::awaitable<void> run_downstream_session(worker& w,
                                                                   boost::asio::ip::tcp::socket socket,
-                                                                  listener_kind kind);
+                                                                  listener_kind kind,
+                                                                  std::uint16_t gateway_listener = 0);
 
 }  // namespace outrigger::proxy

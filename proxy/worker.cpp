@@ -28,7 +28,8 @@ std::uint64_t seed_for(unsigned index) {
     return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ (0x9e37ULL * (index + 1));
 }
 
-net::awaitable<void> accept_loop(worker& w, tcp::acceptor& acceptor, listener_kind kind) {
+net::awaitable<void> accept_loop(worker& w, tcp::acceptor& acceptor, listener_kind kind,
+                                 std::uint16_t gateway_listener = 0) {
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
         if (ec) {
@@ -41,7 +42,7 @@ net::awaitable<void> accept_loop(worker& w, tcp::acceptor& acceptor, listener_ki
         }
         boost::system::error_code opt_ec;
         socket.set_option(tcp::no_delay(true), opt_ec);  // best effort: a failure only costs latency
-        net::co_spawn(w.ioc(), run_downstream_session(w, std::move(socket), kind),
+        net::co_spawn(w.ioc(), run_downstream_session(w, std::move(socket), kind, gateway_listener),
                       [&w](std::exception_ptr ep) {
                           // Coroutine boundary (STYLE §3.4): nothing escapes a session.
                           if (!ep) {
@@ -80,8 +81,45 @@ worker::~worker() {
     pool_.clear();
     egress_.reset();
     ingress_.reset();
+    gateways_.clear();
     sweeper_.reset();
     ioc_.reset();
+}
+
+namespace {
+
+/// Opens, binds (SO_REUSEADDR, SO_REUSEPORT) and listens; false with `ec` set.
+void open_acceptor(tcp::acceptor& slot, const tcp::endpoint& ep, boost::system::error_code& ec) {
+    slot.open(ep.protocol(), ec);
+    if (!ec) {
+        slot.set_option(net::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+        using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+        slot.set_option(reuse_port(true), ec);
+    }
+    if (!ec) {
+        slot.bind(ep, ec);
+    }
+    if (!ec) {
+        slot.listen(net::socket_base::max_listen_connections, ec);
+    }
+}
+
+}  // namespace
+
+std::uint16_t worker::listen_gateway(std::uint16_t listener_port, const tcp::endpoint& ep,
+                                     std::string& error) {
+    auto acc = std::make_unique<tcp::acceptor>(*ioc_);
+    boost::system::error_code ec;
+    open_acceptor(*acc, ep, ec);
+    if (ec) {
+        error = ec.message();
+        return 0;
+    }
+    const std::uint16_t port = acc->local_endpoint().port();
+    gateways_.push_back({listener_port, std::move(acc)});
+    return port;
 }
 
 std::uint16_t worker::listen(listener_kind kind, const tcp::endpoint& ep, std::string& error) {
@@ -133,6 +171,10 @@ void worker::start() {
     }
     if (ingress_) {
         net::co_spawn(*ioc_, accept_loop(*this, *ingress_, listener_kind::ingress), net::detached);
+    }
+    for (auto& g : gateways_) {
+        net::co_spawn(*ioc_, accept_loop(*this, *g.acceptor, listener_kind::gateway, g.listener_port),
+                      net::detached);
     }
     start_sweeper();
     thread_ = std::thread([this] { ioc_->run(); });
@@ -191,6 +233,9 @@ void worker::close_listeners() {
         }
         if (ingress_) {
             ingress_->close(ignored);
+        }
+        for (auto& g : gateways_) {
+            g.acceptor->close(ignored);
         }
     });
 }
