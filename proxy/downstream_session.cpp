@@ -930,11 +930,16 @@ net::awaitable<bool> handle_request(session_state& s) {
         co_await handle_connect(s, c, *snap);
         keep = false;
     } else {
-        const bool go = s.kind == listener_kind::egress
-                            ? co_await classify_egress(s, c, *snap, tls.get(), keep)
-                        : s.kind == listener_kind::gateway
-                            ? co_await classify_gateway(s, c, *snap, tls.get(), keep)
-                            : co_await classify_ingress(s, c, *snap, tls.get(), keep);
+        // Statements, not a nested conditional around co_await (GCC 12 coroutine bugs with
+        // temporaries in conditional expressions).
+        bool go = false;
+        if (s.kind == listener_kind::egress) {
+            go = co_await classify_egress(s, c, *snap, tls.get(), keep);
+        } else if (s.kind == listener_kind::gateway) {
+            go = co_await classify_gateway(s, c, *snap, tls.get(), keep);
+        } else {
+            go = co_await classify_ingress(s, c, *snap, tls.get(), keep);
+        }
         if (go) {
             stat_slot* cluster = nullptr;
             const std::uint32_t cs = cluster_slot_of(c, snap.get(), ops ? ops->stats.get() : nullptr);
@@ -1127,7 +1132,13 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
     };
     const auto watch = std::make_shared<head_watch>();
     if (kind == listener_kind::ingress || kind == listener_kind::gateway) {
-        if (!co_await (kind == listener_kind::ingress ? accept_ingress_tls(s) : accept_gateway_tls(s))) {
+        bool accepted = false;
+        if (kind == listener_kind::ingress) {
+            accepted = co_await accept_ingress_tls(s);
+        } else {
+            accepted = co_await accept_gateway_tls(s);
+        }
+        if (!accepted) {
             s.down.close();
             co_return;
         }
