@@ -207,6 +207,11 @@ TEST_CASE("gateway: howto-k8s-ingress-gateway end to end: prefix match, default 
     CHECK(has(prom.body, "envoy_vhost_rq_total{virtual_service=\"howto-app/color-paths\"} 7"));
     CHECK(std::regex_search(prom.body, std::regex("envoy_http_downstream_rq_response_flags\\{listener="
                                                   "\"gateway_8088\",flag=\"NR\"\\} [12]\n")));
+    const auto dump = admin.get("/config_dump", "127.0.0.1");
+    CHECK(has(dump.body, "\"gateway\":{\"name\":\"howto-app/ingress-gw\",\"listeners\":[{\"port\":8088,"
+                         "\"bound_port\":" + std::to_string(gw.port())));
+    CHECK(has(dump.body, "\"name\":\"howto-app/gateway-route-paths\""));
+    CHECK(has(admin.get("/server_info", "127.0.0.1").body, "\"gateway\":\"howto-app/ingress-gw\""));
     const auto stats = admin.get("/stats", "127.0.0.1");
     CHECK(has(stats.body, "gateway_route.howto-app/ingress-gw.howto-app/gateway-route-headers.rq_total: 5"));
     CHECK(std::regex_search(stats.body, std::regex("http\\.gateway_8088\\.downstream_rq_total: 1[34]\n")));
@@ -666,4 +671,41 @@ TEST_CASE("gateway: App Mesh's env forms select the gateway; --gateway-port erro
     CHECK(has(wrong, "--gateway-port 9999=0: gateway howto-app/ingress-gw has no listener 9999 "
                      "(listeners: 8088 (http))"));
     CHECK(has(wrong, "rc=2"));
+}
+
+TEST_CASE("gateway: a grpc listener (howto-k8s-grpc-ingress-v2) is bound and served as HTTP/1.1, "
+          "with a start-up warning",
+          "[integration][gateway]") {
+    test_upstream greeter([](const http::request<http::string_body>& req, upstream_reply& r) {
+        r.res.body() = "greeter\n";
+        r.res.set("x-seen-target", std::string(req.target()));
+        r.res.set("x-seen-host", std::string(req[http::field::host]));
+    });
+    const std::string mesh = corpus + "/howto-k8s-grpc-ingress-v2_v1beta2_manifest.yaml";
+    // Through a shell so that stderr (the warning) reaches the pipe child_process reads.
+    child_process px({"/bin/sh", "-c",
+                      "exec '" + std::string(OUTRIGGER_BINARY) + "' run --mesh '" + mesh +
+                          "' --gateway ingress-gw --gateway-port 9111=0 --gateway-address "
+                          "127.0.0.1 --admin-port 0 --workers 1 --connect-to "
+                          "greeter.howto-app.svc.cluster.local:9111:127.0.0.1:" +
+                          std::to_string(greeter.port()) + " 2>&1"});
+    CHECK_FALSE(px.wait_for(std::regex("warning: (gateway listener 9111 \\(grpc\\): served as "
+                                       "HTTP/1\\.1 for now)"),
+                            std::chrono::seconds(15))
+                    .empty());
+    const std::string p = px.wait_for(
+        std::regex("gateway listener 9111 \\(grpc\\) listening on 127\\.0\\.0\\.1:([0-9]+)"),
+        std::chrono::seconds(15));
+    REQUIRE_FALSE(p.empty());
+    http_client c(static_cast<std::uint16_t>(std::stoi(p)));
+    // grpcRoute serviceName Hello → greeter; the path is never rewritten, Host → the awsName.
+    const auto r = c.request(http::verb::post, "/Hello/SayHello", "gw.example.com",
+                             {{"content-type", "application/grpc"}}, std::string("\0\0\0\0\0", 5));
+    INFO(r.status << " " << r.body);
+    CHECK(r.status == 200);
+    CHECK(colour_of(r) == "greeter");
+    CHECK(r.headers["x-seen-target"] == "/Hello/SayHello");
+    CHECK(r.headers["x-seen-host"] == "greeter.howto-app.svc.cluster.local");
+    CHECK(c.request(http::verb::post, "/Other/Call", "gw.example.com").status == 404);
+    CHECK(px.terminate(std::chrono::seconds(15)) == 0);
 }
