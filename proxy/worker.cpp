@@ -88,7 +88,7 @@ worker::~worker() {
 
 namespace {
 
-/// Opens, binds (SO_REUSEADDR, SO_REUSEPORT) and listens; false with `ec` set.
+/// Opens, binds (SO_REUSEADDR, SO_REUSEPORT) and listens; `ec` says why it could not.
 void open_acceptor(tcp::acceptor& slot, const tcp::endpoint& ep, boost::system::error_code& ec) {
     slot.open(ep.protocol(), ec);
     if (!ec) {

@@ -641,7 +641,7 @@ TEST_CASE("gateway: TLS listeners: STRICT with client certificates required, PER
     fs::remove_all(dir);
 }
 
-TEST_CASE("gateway: App Mesh's env forms select the gateway; --gateway-port errors",
+TEST_CASE("gateway: App Mesh's env forms select the gateway, and --gateway-port errors",
           "[integration][gateway][cli]") {
     colour_upstreams up({"white", "blue"});
     std::vector<std::string> args = {"--mesh", ingress_gw, "--admin-port", "0"};
