@@ -1,7 +1,7 @@
 // `outrigger explain --gateway` and the gateway flags of `outrigger run` as users drive them: the
 // gateway routes in evaluation order with the first failing condition, the rewritten request,
-// the outbound explanation, exit codes 0/1/2/3, --json; `run --gateway` resolving the gateway
-// from flags and from App Mesh's env.
+// the outbound explanation, exit codes 0/1/2/3, --json; `run --gateway`'s usage and mesh errors
+// (serving is tested with the binary in tests/integration/gateway/).
 #include <catch2/catch.hpp>
 
 #include <boost/json.hpp>
