@@ -27,10 +27,12 @@
 #include "proxy/admin_server.hpp"
 #include "proxy/config.hpp"
 #include "proxy/control_plane.hpp"
+#include "proxy/gateway_listener.hpp"
 #include "proxy/log.hpp"
 #include "proxy/server.hpp"
 #include "proxy/tcp/tcp_listen.hpp"
 #include "routing/compile.hpp"
+#include "routing/gateway.hpp"
 #include "routing/gateway_compile.hpp"
 #include "routing/resolve.hpp"
 
@@ -46,7 +48,8 @@ namespace {
 constexpr const char* run_usage =
     "usage: outrigger run --mesh PATH [--mesh PATH]... [--node NODE] [options]\n"
     "\n"
-    "Runs the sidecar proxy for NODE (or as the mesh-wide client when no node is given).\n"
+    "Runs the sidecar proxy for NODE (or as the mesh-wide client when no node is given), or with\n"
+    "--gateway the ingress VirtualGateway GATEWAY (one listener per gateway listener).\n"
     "\n"
     "options:\n"
     "  --mesh PATH               YAML file or directory (repeatable; env OUTRIGGER_MESH, ':'-separated)\n"
@@ -245,11 +248,13 @@ void run_control_loop(control_context& ctl, proxy::server& srv, proxy::control_p
     cp.unwatch();  // before `ioc` goes: the watcher's descriptor and timer belong to it
 }
 
-/// `run --gateway`: loads, validates and compiles the gateway (so a bad mesh or a bad
-/// --gateway-port is reported exactly as it will be once served), then stops: the gateway
-/// listeners are not wired into the data path yet.
-int run_gateway(routing::load_options lo, const proxy::server_config& cfg,
-                const std::optional<std::vector<std::string>>& allow, std::ostream& err) {
+/// `run --gateway`: loads, validates and compiles the gateway into the snapshot the server
+/// publishes (routing::published_snapshot: the outbound snapshot, which points at the gateway
+/// table). Null with the exit code in `rc` (1 invalid mesh, 2 a --gateway-port naming no listener).
+std::shared_ptr<const routing::snapshot> load_gateway(routing::load_options& lo,
+                                                      const proxy::server_config& cfg,
+                                                      const std::optional<std::vector<std::string>>& allow,
+                                                      std::ostream& err, int& rc) {
     lo.gateway = cfg.gateway;
     if (allow) {
         lo.compile.egress_allow = *allow;
@@ -259,7 +264,8 @@ int run_gateway(routing::load_options lo, const proxy::server_config& cfg,
     auto gw = routing::load_and_compile_gateway(lo, in, diags);
     if (!gw) {
         print_diagnostics(err, diags, in.files);
-        return 1;
+        rc = 1;
+        return nullptr;
     }
     if (!diags.items().empty()) {
         print_diagnostics(err, diags, in.files);  // warnings only
@@ -270,20 +276,18 @@ int run_gateway(routing::load_options lo, const proxy::server_config& cfg,
     }
     for (const auto& r : cfg.gateway_ports) {
         if (gw->find_listener(r.listener_port) == nullptr) {
-            return usage_error(err, "run",
-                               fmt::format("--gateway-port {}={}: gateway {} has no listener {} "
-                                           "(listeners: {})",
-                                           r.listener_port, r.local_port, gw->gateway_name,
-                                           r.listener_port, fmt::join(ports, ", ")));
+            rc = usage_error(err, "run",
+                             fmt::format("--gateway-port {}={}: gateway {} has no listener {} "
+                                         "(listeners: {})",
+                                         r.listener_port, r.local_port, gw->gateway_name,
+                                         r.listener_port, fmt::join(ports, ", ")));
+            return nullptr;
         }
     }
-    err << "outrigger run: gateway " << gw->gateway_name << " (mesh " << gw->mesh_name << ", "
-        << gw->routes.size() << " gateway routes, listeners "
-        << fmt::format("{}", fmt::join(ports, ", "))
-        << ") is valid, but serving gateway listeners is not implemented yet (issue 18); "
-           "`outrigger explain --gateway "
-        << cfg.gateway << " METHOD URL` shows how a request would be routed\n";
-    return 1;
+    for (const auto& w : proxy::gateway_protocol_warnings(*gw)) {
+        err << "outrigger run: warning: " << w << '\n';
+    }
+    return routing::published_snapshot(std::move(gw));
 }
 
 }  // namespace
@@ -510,25 +514,31 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         return usage_error(err, "run",
                            "--gateway-address and --gateway-port need gateway mode (--gateway)");
     }
+    proxy::g_log_level.store(static_cast<int>(cfg.level));
+    std::shared_ptr<const routing::snapshot> snap;
     if (!cfg.gateway.empty()) {
-        return run_gateway(lo, cfg, allow, err);
+        int rc = 1;
+        snap = load_gateway(lo, cfg, allow, err, rc);
+        if (!snap) {
+            return rc;
+        }
     }
-    if (node && node->rfind("arn:", 0) == 0) {
+    if (!snap && node && node->rfind("arn:", 0) == 0) {
         // arn:aws:appmesh:REGION:ACCOUNT:mesh/M/virtualNode/N → mesh/M/virtualNode/N
         const auto pos = node->find(":mesh/");
         if (pos != std::string::npos) {
             *node = node->substr(pos + 1);
         }
     }
+    if (!snap) {  // node mode (gateway mode has its snapshot already)
     lo.node = node.value_or("");
     if (allow) {
         lo.compile.egress_allow = *allow;
     }
-    proxy::g_log_level.store(static_cast<int>(cfg.level));
 
     routing::mesh_input in;
     routing::diagnostics diags;
-    auto snap = routing::load_and_compile(lo, in, diags);
+    snap = routing::load_and_compile(lo, in, diags);
     diags.sort_and_dedupe(in.files);
     if (!snap) {
         print_diagnostics(err, diags, in.files);
@@ -537,6 +547,7 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
     if (!diags.items().empty()) {
         print_diagnostics(err, diags, in.files);  // warnings only
     }
+    }  // node mode (body not re-indented: small diff)
 
     for (const auto& spec : cfg.tcp_listen) {
         // A flag that names no TCP backend of this node is a usage error, reported before any
@@ -573,6 +584,17 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
             admin.reset();
         }
     }
+    if (snap->gateway != nullptr) {
+        const routing::gateway_snapshot& gw = *snap->gateway;
+        for (const auto& b : srv.gateway_bindings()) {
+            const routing::gateway_listener_entry* l = gw.find_listener(b.listener_port);
+            out << "outrigger: " << (l != nullptr ? l->display : std::string("gateway listener"))
+                << " listening on " << cfg.gateway_address << ':' << b.local_port
+                << (l != nullptr && l->tls && l->tls->mode != "DISABLED" ? " (TLS " + l->tls->mode + ")" : std::string())
+                << " (gateway " << gw.gateway_name << ", mesh " << gw.mesh_name << ", workers "
+                << cfg.workers << ")\n";
+        }
+    } else {
     out << "outrigger: egress listening on " << cfg.egress_address << ':' << srv.egress_port()
         << (cfg.transparent ? " (transparent, workers " : " (workers ") << cfg.workers << ", node "
         << (snap->node_name ? *snap->node_name : std::string("<mesh-wide client>")) << ", mesh "
@@ -584,6 +606,7 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         out << "outrigger: tcp-listen on "
             << (spec.address.find(':') != std::string::npos ? "[" + spec.address + "]" : spec.address)
             << ':' << srv.tcp_listen_ports()[t] << " -> " << spec.service << ':' << spec.port << '\n';
+    }
     }
     if (admin) {
         out << "outrigger: admin listening on 127.0.0.1:" << admin->port() << '\n';

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 
 #include "proxy/errors.hpp"
+#include "routing/gateway.hpp"
 
 namespace outrigger::proxy {
 
@@ -241,6 +242,7 @@ std::string admin_server::server_info() {
         {"state", srv_.draining() ? "DRAINING" : (srv_.ready() ? "LIVE" : "PRE_INITIALIZING")},
         {"uptime_current_epoch", fmt::format("{}s", uptime)},
         {"node", snap && snap->node_name ? json::value(*snap->node_name) : json::value(nullptr)},
+        {"gateway", snap && snap->gateway_name ? json::value(*snap->gateway_name) : json::value(nullptr)},
         {"mesh", snap ? json::value(snap->mesh_name) : json::value(nullptr)},
         {"snapshot_generation", srv_.generation()},
         {"command_line", info_.command_line},
@@ -282,6 +284,39 @@ std::string admin_server::config_dump() {
         allow.push_back(json::value(a));
     }
     s["egress_allow"] = allow;
+    if (snap->gateway != nullptr) {
+        // Gateway mode: the listeners (manifest port → bound port) and the gateway routes in
+        // each listener's evaluation order.
+        const routing::gateway_snapshot& gw = *snap->gateway;
+        json::array listeners;
+        for (const auto& l : gw.listeners) {
+            std::uint16_t bound = 0;
+            for (const auto& b : srv_.gateway_bindings()) {
+                if (b.listener_port == l.port) {
+                    bound = b.local_port;
+                }
+            }
+            json::array routes;
+            for (const auto id : l.route_ids) {
+                const auto& r = gw.routes[id];
+                routes.push_back(json::object{{"name", r.name},
+                                              {"match", routing::describe_match(r)},
+                                              {"rewrite", routing::describe_rewrite(r)},
+                                              {"target", r.target_service},
+                                              {"priority", r.effective_priority}});
+            }
+            listeners.push_back(json::object{
+                {"port", l.port},
+                {"bound_port", bound},
+                {"protocol", routing::to_string(l.proto)},
+                {"tls", l.tls ? json::value(l.tls->mode) : json::value(nullptr)},
+                {"health_check_path", l.health_check && l.health_check->path
+                                          ? json::value(*l.health_check->path)
+                                          : json::value(nullptr)},
+                {"routes", routes}});
+        }
+        s["gateway"] = json::object{{"name", gw.gateway_name}, {"listeners", listeners}};
+    }
     json::array services;
     for (const auto& vs : snap->services) {
         json::array ports;

@@ -17,7 +17,9 @@
 #include <boost/asio/steady_timer.hpp>
 #include <fmt/format.h>
 
+#include "proxy/gateway_listener.hpp"
 #include "proxy/log.hpp"
+#include "routing/gateway_compile.hpp"
 #include "routing/yaml_loader.hpp"
 
 namespace outrigger::proxy {
@@ -95,7 +97,12 @@ control_plane::reload_result control_plane::reload() {
     // background thread, whoever asked: on the admin or control thread it would time-slice with
     // the workers when the process is confined to few CPUs. Only the swap itself (posting to the
     // workers) stays on this thread (docs/decisions.md "Reload pause").
-    auto snap = srv_.background().run([&] { return routing::load_and_compile(lo_, in, diags); });
+    // Gateway mode: the gateway's table, published as its outbound snapshot (routing/gateway.hpp).
+    auto snap = srv_.background().run([&] {
+        return lo_.gateway.empty()
+                   ? routing::load_and_compile(lo_, in, diags)
+                   : routing::published_snapshot(routing::load_and_compile_gateway(lo_, in, diags));
+    });
     diags.sort_and_dedupe(in.files);
     const auto t1 = clock::now();
     std::string publish_err;
@@ -143,9 +150,28 @@ control_plane::reload_result control_plane::reload() {
     const auto ms = [](clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); };
     log(log_level::info, "outrigger: reloaded the mesh (generation {}): load+compile {:.0f} ms, publish {:.0f} ms",
         srv_.generation(), ms(t1 - t0), ms(clock::now() - t1));
+    if (snap->gateway != nullptr) {
+        warn_gateway_changes(*snap->gateway);
+    }
     r.outcome = reload_result::outcome_t::published;
     r.message = fmt::format("published generation {}", srv_.generation());
     return r;
+}
+
+void control_plane::warn_gateway_changes(const routing::gateway_snapshot& gw) const {
+    // Listeners are bound at start: a reload changes routes, targets, TLS and health checks, but
+    // a listener it adds is not served until restart (one it removes answers 404).
+    for (const auto& l : gw.listeners) {
+        const auto& bound = srv_.gateway_bindings();
+        if (std::none_of(bound.begin(), bound.end(),
+                         [&](const server::gateway_binding& b) { return b.listener_port == l.port; })) {
+            log(log_level::warn, "outrigger: reload: {} is new: it is not served until restart",
+                l.display);
+        }
+    }
+    for (const auto& w : gateway_protocol_warnings(gw)) {
+        log(log_level::warn, "outrigger: gateway: {}", w);
+    }
 }
 
 control_plane::sources control_plane::current_sources() const {

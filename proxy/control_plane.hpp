@@ -36,6 +36,7 @@
 
 #include "proxy/server.hpp"
 #include "routing/compile.hpp"
+#include "routing/gateway.hpp"
 
 namespace outrigger::proxy {
 
@@ -77,6 +78,9 @@ public:
 
 private:
     struct watcher;
+    /// Gateway mode: warns about listeners a reload added (bound only at start) and protocols
+    /// served as HTTP/1.1.
+    void warn_gateway_changes(const routing::gateway_snapshot& gw) const;
 
     server& srv_;
     routing::load_options lo_;

@@ -28,6 +28,7 @@
 #include "proxy/worker.hpp"
 #include "proxy/flex_stream.hpp"
 #include "proxy/forwarder.hpp"
+#include "proxy/gateway_listener.hpp"
 #include "proxy/http_head.hpp"
 #include "proxy/http_util.hpp"
 #include "proxy/http_wire.hpp"
@@ -37,6 +38,7 @@
 #include "proxy/request_ctx.hpp"
 #include "proxy/tcp/tunnel.hpp"
 #include "proxy/tls_contexts.hpp"
+#include "routing/gateway.hpp"
 #include "tls/detect.hpp"
 
 namespace outrigger::proxy {
@@ -57,6 +59,12 @@ struct session_state {
         : w(wk), kind(k), down(std::move(sock)) {}
     worker& w;
     listener_kind kind;
+    // Gateway listeners: the manifest's listener port, its name for metrics and logs, and the
+    // per-request rewrite (proxy/gateway_listener.hpp).
+    std::uint16_t gateway_port = 0;
+    std::string listener_label;
+    routing::gateway_rewrite gw_rewrite;
+    std::string original_target;
     flex_stream down;
     beast::flat_buffer buf;
     std::string tls_key;  // TLS identity the connection was accepted with ("" = plaintext)
@@ -152,6 +160,20 @@ std::chrono::microseconds micros(clock_type::duration d) {
     return std::chrono::duration_cast<std::chrono::microseconds>(d);
 }
 
+/// The listener-family slot of the session's listener (UINT32_MAX: none, e.g. a gateway
+/// listener a reload removed).
+std::uint32_t listener_slot_of(const session_state& s, const stats_map& map) {
+    switch (s.kind) {
+    case listener_kind::egress:
+        return map.listener_egress;
+    case listener_kind::ingress:
+        return map.listener_ingress;
+    case listener_kind::gateway:
+        return map.gateway_listener_slot(s.gateway_port);
+    }
+    return UINT32_MAX;
+}
+
 /// Counters of one finished request: listener, virtual service, route, cluster and endpoint.
 void record_metrics(session_state& s, const request_ctx& c, const routing::snapshot* snap,
                     const worker::ops_state& ops, std::uint32_t cluster_slot,
@@ -162,11 +184,16 @@ void record_metrics(session_state& s, const request_ctx& c, const routing::snaps
     }
     const stats_map& map = *ops.stats;
     const unsigned w = s.w.index();
-    const std::uint32_t listener =
-        s.kind == listener_kind::egress ? map.listener_egress : map.listener_ingress;
-    m->at(w, stat_family::listener, listener).record(c.status, c.flags, c.attempts, duration);
+    const std::uint32_t listener = listener_slot_of(s, map);
+    if (listener != UINT32_MAX) {
+        m->at(w, stat_family::listener, listener).record(c.status, c.flags, c.attempts, duration);
+    }
     if (snap == nullptr) {
         return;
+    }
+    if (c.gateway_route != nullptr && c.gateway_route->id < map.gateway_routes.size()) {
+        m->at(w, stat_family::gateway_route, map.gateway_routes[c.gateway_route->id])
+            .record(c.status, c.flags, c.attempts, duration);
     }
     if (c.service != nullptr) {
         const auto i = static_cast<std::size_t>(c.service - snap->services.data());
@@ -258,7 +285,9 @@ void write_access_log(session_state& s, const request_ctx& c, const log_format* 
     r.attempts = c.attempts;
     r.route_name = c.route != nullptr ? std::string_view(c.route->name) : std::string_view{};
     r.virtual_service = c.service != nullptr ? std::string_view(c.service->name) : std::string_view{};
-    r.listener = s.kind == listener_kind::egress ? "egress" : "ingress";
+    r.listener = s.kind == listener_kind::egress    ? std::string_view("egress")
+                 : s.kind == listener_kind::ingress ? std::string_view("ingress")
+                                                    : std::string_view(s.listener_label);
     const request_headers rq(s.req_head);
     const response_headers rs(fmt_ops->wants_response_headers ? &s.resp_headers : nullptr,
                               service_time_sv);
@@ -400,10 +429,18 @@ void prepare_upstream_head(session_state& s, bool absolute) {
     req.version(11);
 }
 
-/// Egress: route with the snapshot or apply the egress filter. Returns false (with the reply
-/// already written) when the request is answered locally.
-net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const routing::snapshot& snap,
-                                     const tls_contexts* tls, bool& keep) {
+/// The request target of the head: origin-form with a Host header, absolute-form (then
+/// `s.authority_buf`/`s.origin_buf` hold its parts for prepare_upstream_head), or `*`.
+struct parsed_target {
+    std::string_view origin;  // path and query
+    authority a;
+    bool absolute = false;
+};
+
+/// Parses the target and authority of the request. Returns false (with the 400 already written)
+/// when they are malformed.
+net::awaitable<bool> parse_request_target(session_state& s, request_ctx& c, parsed_target& t,
+                                          bool& keep) {
     const message_head& req = s.req_head;
     const std::string_view target = req.target();
     std::string_view authority_text;
@@ -448,8 +485,18 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
         }
         s.origin_buf.append(origin);
     }
+    t.origin = origin;
+    t.a = a;
+    t.absolute = absolute;
+    co_return true;
+}
 
-    // Routing view: normalised path into a reused buffer, query split off, headers as views.
+/// The routing view of the request (routing::request_view): normalised path into a reused
+/// buffer, query split off, host and port from the authority, headers as views.
+routing::request_view routing_view(session_state& s, const parsed_target& t) {
+    const message_head& req = s.req_head;
+    const std::string_view origin = t.origin;
+    const authority& a = t.a;
     const auto qpos = origin.find('?');
     std::string_view path = origin.substr(0, qpos);
     const std::string_view query = qpos == std::string_view::npos ? std::string_view{}
@@ -472,12 +519,22 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
         view.port = s.orig_dst->port();  // DECISIONS §2: P is the original destination port
     }
     view.headers = s.headers;
-    const routing::route_decision d = routing::decide(snap, view, s.w.rng().next32());
+    return view;
+}
+
+/// Serves decision `d` of `snap` (host `host`, port `port` as routed): a target (its TLS
+/// origination context), passthrough under the egress filter, or the local reply of each
+/// refusal. Shared by the egress and gateway listeners: the gateway's request continues exactly
+/// as an outbound request (spec §10.15). `passthrough` false (gateway): never unmodelled egress.
+/// Returns false (with the reply already written) when the request is answered locally.
+net::awaitable<bool> serve_decision(session_state& s, request_ctx& c, const routing::snapshot& snap,
+                                    const tls_contexts* tls, const routing::route_decision& d,
+                                    std::string_view host, std::uint16_t port,
+                                    std::optional<std::uint16_t> authority_port, bool absolute,
+                                    bool passthrough, bool& keep) {
+    const message_head& req = s.req_head;
     c.service = d.service;
     c.route = d.route;
-    s.host_buf.assign(a.host);
-    const std::string_view host = s.host_buf;
-    const std::uint16_t port = view.port.value_or(0);
     using outcome = routing::route_decision::outcome_t;
 
     switch (d.outcome) {
@@ -527,10 +584,10 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
     }
     case outcome::unmodelled:
     case outcome::wrong_port: {
-        if (snap.egress_allowed(host)) {
+        if (passthrough && snap.egress_allowed(host)) {
             c.up.kind = upstream_choice::kind_t::passthrough;
             c.up.host = host;
-            c.up.port = a.port.value_or(80);
+            c.up.port = authority_port.value_or(80);
             if (s.orig_dst) {
                 // DECISIONS §3.6: unmodelled egress goes to the original destination.
                 c.up.host = s.orig_host;
@@ -608,6 +665,106 @@ net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const rou
                    router, req.method_string(), s.norm_path.substr(0, 200), host),
         0);
     co_return false;
+}
+
+/// Egress: route with the snapshot or apply the egress filter. Returns false (with the reply
+/// already written) when the request is answered locally.
+net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const routing::snapshot& snap,
+                                     const tls_contexts* tls, bool& keep) {
+    parsed_target t;
+    if (!co_await parse_request_target(s, c, t, keep)) {
+        co_return false;
+    }
+    const routing::request_view view = routing_view(s, t);
+    const routing::route_decision d = routing::decide(snap, view, s.w.rng().next32());
+    s.host_buf.assign(t.a.host);
+    co_return co_await serve_decision(s, c, snap, tls, d, s.host_buf, view.port.value_or(0),
+                                      t.a.port, t.absolute, true, keep);
+}
+
+/// Writes the gateway listener's health-check answer (proxy/gateway_listener.hpp).
+net::awaitable<bool> write_health_reply(session_state& s, request_ctx& c,
+                                        const routing::gateway_listener_entry& l) {
+    const bool keep = c.client_keep_alive && s.parser->is_done() && !c.close_after;
+    auto res = make_gateway_health_reply(l, s.w.draining(), s.w.health_failed(), c.client_version, keep);
+    c.status = res.result_int();
+    if (c.head_request) {
+        const auto n = res.body().size();
+        res.body().clear();
+        res.content_length(n);  // HEAD: the length of the GET answer, no body
+    }
+    s.down.expires_after(s.w.config().downstream_idle);
+    auto [ec, n] = co_await http::async_write(s.down, res, tok);
+    c.bytes_out += n;
+    c.response_started = true;
+    co_return keep && !ec;
+}
+
+/// Gateway listener (spec §10.15, proxy/gateway_listener.hpp): the listener's health check, the
+/// GatewayRoute match and rewrite, then the outbound decision, served exactly as the egress
+/// listener serves one (serve_decision). Returns false (with the reply already written) when
+/// the request is answered locally.
+net::awaitable<bool> classify_gateway(session_state& s, request_ctx& c, const routing::snapshot& snap,
+                                      const tls_contexts* tls, bool& keep) {
+    const routing::gateway_snapshot* gw = snap.gateway;
+    if (gw == nullptr) {
+        // Cannot happen: gateway mode publishes only gateway snapshots.
+        keep = co_await write_local_reply(s, c, errc::no_listener,
+                                          "this proxy runs no virtual gateway", 0);
+        co_return false;
+    }
+    parsed_target t;
+    if (!co_await parse_request_target(s, c, t, keep)) {
+        co_return false;
+    }
+    const routing::request_view view = routing_view(s, t);
+    const gateway_step step =
+        gateway_route_request(*gw, s.gateway_port, view, s.w.rng().next32(), s.gw_rewrite);
+    switch (step.kind) {
+    case gateway_step::kind_t::health_check:
+        keep = co_await write_health_reply(s, c, *step.listener);
+        co_return false;
+    case gateway_step::kind_t::no_listener:
+    case gateway_step::kind_t::no_route:
+        s.what_buf = no_gateway_route_sentence(*gw, step.listener, s.gateway_port, view.method,
+                                               view.path, view.host);
+        keep = co_await write_local_reply(s, c, errc::no_route, s.what_buf, 0);
+        co_return false;
+    case gateway_step::kind_t::routed:
+        break;
+    }
+    c.gateway_route = step.route;
+    const routing::compiled_gateway_route& route = *step.route;
+    const routing::gateway_rewrite& rw = s.gw_rewrite;
+    // The rewritten request (docs/gateway.md "Rewrites"): origin-form target = rewritten path
+    // plus the query unchanged; Host = the target's awsName unless defaultTargetHostname is
+    // DISABLED; Envoy's x-envoy-original-path when the path changed. Everything is copied out
+    // of the head before the head is changed (the views point into it).
+    gateway_upstream_target(rw, view.query, t.origin.find('?') != std::string_view::npos, s.origin_buf);
+    if (rw.authority_rewritten) {
+        s.authority_buf.assign(rw.authority);
+    } else if (!t.absolute) {
+        s.authority_buf.assign(s.req_head[http::field::host]);
+    }  // absolute-form: authority_buf already holds the URI's authority
+    if (rw.path_rewritten) {
+        s.original_target.assign(t.origin);
+        s.req_head.set("x-envoy-original-path", s.original_target);
+    }
+    s.norm_path.assign(rw.path);  // the outbound step's reply sentences name the rewritten path
+    const std::uint16_t port =
+        route.target_port.value_or(step.outbound.port != nullptr ? step.outbound.port->port : 0);
+    if (!co_await serve_decision(s, c, snap, tls, step.outbound, route.target_service, port,
+                                 std::nullopt, true, false, keep)) {
+        co_return false;
+    }
+    // connectionPool (spec §10.12): on a gateway it limits the internal hop, here the upstream
+    // connections this listener opens (toward every target together) and its waiting requests.
+    const routing::gateway_listener_entry& l = *step.listener;
+    if (l.connection_pool && l.connection_pool->kind == "http" && s.w.pool_limits() != nullptr) {
+        c.up.pool_limit = &*l.connection_pool;
+        c.up.limit_counters = s.w.pool_limits()->find(l.port);
+    }
+    co_return true;
 }
 
 /// Ingress: pick the node listener (Host port with several listeners) and the local app.
@@ -704,10 +861,11 @@ net::awaitable<bool> handle_request(session_state& s) {
     metrics* m = s.w.stats();
     stat_slot* listener_slot = nullptr;
     if (m != nullptr && ops && ops->stats) {
-        listener_slot = &m->at(s.w.index(), stat_family::listener,
-                               s.kind == listener_kind::egress ? ops->stats->listener_egress
-                                                               : ops->stats->listener_ingress);
-        stat_slot::inc(listener_slot->rq_active);
+        const std::uint32_t ls = listener_slot_of(s, *ops->stats);
+        if (ls != UINT32_MAX) {
+            listener_slot = &m->at(s.w.index(), stat_family::listener, ls);
+            stat_slot::inc(listener_slot->rq_active);
+        }
     }
     c.head_request = req.method() == http::verb::head;
     c.expect_continue = iequals_ascii(req[http::field::expect], "100-continue");
@@ -719,9 +877,16 @@ net::awaitable<bool> handle_request(session_state& s) {
         co_await handle_connect(s, c, *snap);
         keep = false;
     } else {
-        const bool go = s.kind == listener_kind::egress
-                            ? co_await classify_egress(s, c, *snap, tls.get(), keep)
-                            : co_await classify_ingress(s, c, *snap, tls.get(), keep);
+        // Statements, not a nested conditional around co_await (GCC 12 coroutine bugs with
+        // temporaries in conditional expressions).
+        bool go = false;
+        if (s.kind == listener_kind::egress) {
+            go = co_await classify_egress(s, c, *snap, tls.get(), keep);
+        } else if (s.kind == listener_kind::gateway) {
+            go = co_await classify_gateway(s, c, *snap, tls.get(), keep);
+        } else {
+            go = co_await classify_ingress(s, c, *snap, tls.get(), keep);
+        }
         if (go) {
             stat_slot* cluster = nullptr;
             const std::uint32_t cs = cluster_slot_of(c, snap.get(), ops ? ops->stats.get() : nullptr);
@@ -754,19 +919,12 @@ net::awaitable<bool> handle_request(session_state& s) {
     co_return keep;
 }
 
-/// Ingress transport (spec §10.8): TLS handshake, plaintext, or (PERMISSIVE) whichever the first
-/// bytes say. The handshake context is the one published when the connection arrived; the
-/// connection keeps it for its lifetime (rotation only affects new connections). Bad client
-/// certificates (missing, wrong CA, expired, SAN not accepted) fail the handshake here. Returns
-/// false when the connection must be closed.
-net::awaitable<bool> accept_ingress_tls(session_state& s) {
-    std::shared_ptr<const tls_contexts> tls = s.w.tls();
-    if (!tls || tls->ingress() == tls_contexts::ingress_mode::plaintext ||
-        tls->ingress_context() == nullptr) {
-        co_return true;
-    }
+/// Handshakes with `ctx` (`detect`: only when the first bytes are a TLS ClientHello; plaintext
+/// stays in `buf` for the HTTP parser). `key` is the identity the connection remembers.
+net::awaitable<bool> accept_tls(session_state& s, const tls::server_context& ctx, bool detect,
+                                std::string_view key) {
     const auto deadline = s.w.config().connect_timeout;
-    bool use_tls = tls->ingress() == tls_contexts::ingress_mode::tls;
+    bool use_tls = !detect;
     if (!use_tls) {
         s.down.expires_after(deadline);
         for (;;) {
@@ -787,7 +945,7 @@ net::awaitable<bool> accept_ingress_tls(session_state& s) {
     if (!use_tls) {
         co_return true;  // the bytes read stay in `buf` for the HTTP parser
     }
-    auto& ts = s.down.start_tls(tls->ingress_context()->native());
+    auto& ts = s.down.start_tls(ctx.native());
     s.down.expires_after(deadline);
     auto [ec, used] = co_await ts.async_handshake(net::ssl::stream_base::server, s.buf.data(), tok);
     if (ec) {
@@ -799,8 +957,49 @@ net::awaitable<bool> accept_ingress_tls(session_state& s) {
         co_return false;
     }
     s.buf.consume(used);
-    s.tls_key = tls->ingress_key();
+    s.tls_key = key;
     co_return true;
+}
+
+/// Ingress transport (spec §10.8): TLS handshake, plaintext, or (PERMISSIVE) whichever the first
+/// bytes say. The handshake context is the one published when the connection arrived; the
+/// connection keeps it for its lifetime (rotation only affects new connections). Bad client
+/// certificates (missing, wrong CA, expired, SAN not accepted) fail the handshake here. Returns
+/// false when the connection must be closed.
+net::awaitable<bool> accept_ingress_tls(session_state& s) {
+    std::shared_ptr<const tls_contexts> tls = s.w.tls();
+    if (!tls || tls->ingress() == tls_contexts::ingress_mode::plaintext ||
+        tls->ingress_context() == nullptr) {
+        co_return true;
+    }
+    co_return co_await accept_tls(s, *tls->ingress_context(),
+                                  tls->ingress() != tls_contexts::ingress_mode::tls, tls->ingress_key());
+}
+
+/// Gateway listener transport (spec §7 `listeners[].tls`): the listener's own server context,
+/// mode STRICT (TLS only), PERMISSIVE (TLS or plaintext by the first bytes) or DISABLED / no tls
+/// (plaintext). A STRICT listener whose context is missing refuses the connection.
+net::awaitable<bool> accept_gateway_tls(session_state& s) {
+    std::shared_ptr<const tls_contexts> tls = s.w.tls();
+    if (!tls || !tls->snapshot() || tls->snapshot()->gateway == nullptr) {
+        co_return true;
+    }
+    const routing::gateway_snapshot& gw = *tls->snapshot()->gateway;
+    const routing::gateway_listener_entry* l = gw.find_listener(s.gateway_port);
+    if (l == nullptr) {
+        co_return true;  // removed by a reload: plaintext, and every request gets the 404
+    }
+    const auto idx = static_cast<std::size_t>(l - gw.listeners.data());
+    const tls::server_context* ctx = tls->listener_context(idx);
+    const bool plain_ok = tls->listener_accepts_plaintext(idx);
+    if (ctx == nullptr) {
+        if (!plain_ok) {
+            log(log_level::warn, "outrigger: worker {}: {}: no TLS context, connection refused",
+                s.w.index(), l->display);
+        }
+        co_return plain_ok;
+    }
+    co_return co_await accept_tls(s, *ctx, plain_ok, l->display);
 }
 
 bool is_http_error(const boost::system::error_code& ec) {
@@ -811,9 +1010,14 @@ bool is_http_error(const boost::system::error_code& ec) {
 }  // namespace
 
 net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, listener_kind kind,
-                                            beast::flat_buffer initial) {
+                                            beast::flat_buffer initial,
+                                            std::uint16_t gateway_listener) {
     session_state s(w, std::move(socket), kind);
     s.buf = std::move(initial);
+    if (kind == listener_kind::gateway) {
+        s.gateway_port = gateway_listener;
+        s.listener_label = gateway_listener_label(gateway_listener);
+    }
     const auto& cfg = w.config();
     if (kind == listener_kind::egress && cfg.transparent) {
         s.orig_dst = original_destination(s.down.socket());
@@ -832,11 +1036,12 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
     // Connection gauges on the listener slot (constant across snapshots: slots keep their names).
     stat_slot* cx = nullptr;
     if (w.stats() != nullptr && w.ops() && w.ops()->stats) {
-        cx = &w.stats()->at(w.index(), stat_family::listener,
-                            kind == listener_kind::egress ? w.ops()->stats->listener_egress
-                                                          : w.ops()->stats->listener_ingress);
-        stat_slot::inc(cx->cx_total);
-        stat_slot::inc(cx->cx_active);
+        const std::uint32_t ls = listener_slot_of(s, *w.ops()->stats);
+        if (ls != UINT32_MAX) {
+            cx = &w.stats()->at(w.index(), stat_family::listener, ls);
+            stat_slot::inc(cx->cx_total);
+            stat_slot::inc(cx->cx_active);
+        }
     }
     struct cx_guard {
         stat_slot* slot;
@@ -875,8 +1080,14 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
         bool fired = false;
     };
     const auto watch = std::make_shared<head_watch>();
-    if (kind == listener_kind::ingress) {
-        if (!co_await accept_ingress_tls(s)) {
+    if (kind == listener_kind::ingress || kind == listener_kind::gateway) {
+        bool accepted = false;
+        if (kind == listener_kind::ingress) {
+            accepted = co_await accept_ingress_tls(s);
+        } else {
+            accepted = co_await accept_gateway_tls(s);
+        }
+        if (!accepted) {
             s.down.close();
             co_return;
         }

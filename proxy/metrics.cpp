@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "proxy/errors.hpp"
+#include "routing/gateway.hpp"
 
 namespace outrigger::proxy {
 
@@ -203,6 +204,17 @@ std::shared_ptr<const stats_map> metrics::map_for(const routing::snapshot& snap)
                 : UINT32_MAX);
     }
     m->tcp_passthrough = slot(stat_family::tcp, {{"envoy_tcp_prefix", "egress_passthrough"}});
+    if (snap.gateway != nullptr) {
+        for (const auto& l : snap.gateway->listeners) {
+            m->listener_gateway.emplace_back(
+                l.port, slot(stat_family::listener, {{"listener", fmt::format("gateway_{}", l.port)}}));
+        }
+        for (const auto& r : snap.gateway->routes) {
+            m->gateway_routes.push_back(slot(stat_family::gateway_route,
+                                             {{"virtual_gateway", snap.gateway->gateway_name},
+                                              {"gateway_route", r.name}}));
+        }
+    }
     return m;
 }
 
@@ -259,6 +271,7 @@ constexpr family_info families[stat_family_count] = {
     {"envoy_cluster_upstream_", "cluster", "target cluster"},
     {"envoy_cluster_endpoint_upstream_", "cluster_endpoint", "endpoint"},
     {"envoy_tcp_", "tcp", "TCP proxy prefix"},
+    {"envoy_gateway_route_", "gateway_route", "gateway route"},
 };
 
 /// TCP proxy counters: Envoy's tcp_proxy names; the flag counters are the connections that ended

@@ -34,8 +34,9 @@ namespace outrigger::proxy {
 
 /// `tcp`: one member per TCP proxy stat prefix (a tcp target cluster, a tcp ingress listener,
 /// TCP passthrough), Envoy's `tcp.<stat_prefix>.*` (proxy/tcp/tcp_session.hpp).
-enum class stat_family : std::uint8_t { listener = 0, vhost, route, cluster, endpoint, tcp };
-inline constexpr std::size_t stat_family_count = 6;
+/// `gateway_route`: one member per GatewayRoute of the gateway being run (gateway mode).
+enum class stat_family : std::uint8_t { listener = 0, vhost, route, cluster, endpoint, tcp, gateway_route };
+inline constexpr std::size_t stat_family_count = 7;
 
 /// Upper bounds (milliseconds) of the request-duration histogram: Envoy's default buckets.
 inline constexpr std::array<double, 19> duration_buckets_ms = {
@@ -83,6 +84,19 @@ struct stats_map {
     std::vector<std::uint32_t> tcp_targets;  // snapshot::targets with protocol tcp
     std::vector<std::uint32_t> tcp_ingress;  // snapshot::ingress listeners with protocol tcp
     std::uint32_t tcp_passthrough = 0;       // TLS by SNI and opaque TCP (transparent egress)
+    // Gateway mode (snapshot::gateway set): listener family `gateway_<listener port>` per
+    // gateway listener, and the gateway_route family per route (by compiled_gateway_route::id).
+    std::vector<std::pair<std::uint16_t, std::uint32_t>> listener_gateway;  // (listener port, slot)
+    std::vector<std::uint32_t> gateway_routes;  // gateway_snapshot::routes
+    /// The listener slot of gateway listener `port`; UINT32_MAX when this map has none.
+    [[nodiscard]] std::uint32_t gateway_listener_slot(std::uint16_t port) const {
+        for (const auto& [p, slot] : listener_gateway) {
+            if (p == port) {
+                return slot;
+            }
+        }
+        return UINT32_MAX;
+    }
 };
 
 class metrics {

@@ -21,6 +21,10 @@
 #include "routing/snapshot.hpp"
 #include "tls/context_factory.hpp"
 
+namespace outrigger::routing {
+struct compiled_gateway_route;  // routing/gateway.hpp
+}  // namespace outrigger::routing
+
 namespace outrigger::proxy {
 
 class worker;
@@ -75,6 +79,8 @@ struct request_ctx {
     const routing::service_entry* service = nullptr;  // virtual service matched (egress)
     const routing::compiled_route* route = nullptr;    // route matched (egress, router provider)
     const routing::ingress_listener* ingress = nullptr;  // node listener (ingress)
+    /// Gateway mode: the GatewayRoute that matched (null otherwise, or when none did).
+    const routing::compiled_gateway_route* gateway_route = nullptr;
     /// When set, the forwarder copies the upstream response head here (for %RESP(...)%).
     message_head* response_headers = nullptr;
     /// When the upstream response head arrived (for %RESPONSE_DURATION%); unset if it never did.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "proxy/log.hpp"
+#include "routing/gateway.hpp"
 
 namespace outrigger::proxy {
 
@@ -157,6 +158,23 @@ std::vector<std::pair<std::string, double>> server::server_gauges() {
             {"envoy_access_log_dropped", log_ ? static_cast<double>(log_->dropped()) : 0.0}};
 }
 
+bool server::listen_gateway(worker& w, const net::ip::address& addr) {
+    // Port 0 is resolved by the first worker; the others bind the port it got.
+    for (auto& b : gateway_bindings_) {
+        std::string err;
+        const auto gp = w.listen_gateway(b.listener_port, tcp::endpoint(addr, b.local_port), err);
+        if (gp == 0) {
+            error_ = fmt::format("cannot listen on {}:{} (gateway listener {}): {}",
+                                 cfg_.gateway_address, b.local_port, b.listener_port, err);
+            store_.clear_subscribers();
+            workers_.clear();
+            return false;
+        }
+        b.local_port = gp;
+    }
+    return true;
+}
+
 bool server::start() {
     const unsigned nworkers = cfg_.workers == 0 ? 1 : cfg_.workers;
     const auto first = store_.current();
@@ -224,9 +242,29 @@ bool server::start() {
     for (const auto& spec : cfg_.tcp_listen) {
         tcp_listen_ports_.push_back(spec.local_port);
     }
+    // Gateway mode: one listener per VirtualGateway listener instead of egress and ingress.
+    const routing::gateway_snapshot* gw = first ? first->gateway : nullptr;
+    net::ip::address gateway_addr;
+    if (gw != nullptr) {
+        gateway_addr = net::ip::make_address(cfg_.gateway_address, ec);
+        if (ec) {
+            error_ = fmt::format("invalid gateway address {}", cfg_.gateway_address);
+            return false;
+        }
+        egress_port_ = 0;
+        ingress_port_ = 0;
+        gateway_bindings_.clear();
+        for (const auto& l : gw->listeners) {
+            gateway_bindings_.push_back({l.port, cfg_.gateway_local_port(l.port)});
+        }
+    }
     for (unsigned i = 0; i < n; ++i) {
         auto w = std::make_unique<worker>(i, cfg_, store_.current(), log_.get());
         std::string err;
+        if (gw != nullptr && !listen_gateway(*w, gateway_addr)) {
+            return false;
+        }
+        if (gw == nullptr) {  // node mode: egress and ingress (body not re-indented: small diff)
         const auto ep = w->listen(listener_kind::egress, tcp::endpoint(egress_addr, egress_port_), err);
         if (ep == 0) {
             error_ = fmt::format("cannot listen on {}:{} (egress): {}", cfg_.egress_address,
@@ -259,6 +297,7 @@ bool server::start() {
             }
             tcp_listen_ports_[t] = tp;
         }
+        }  // node mode
         w->attach_ops(metrics_.get(), first_ops);
         auto* raw = w.get();
         auto* rot = rotator_.get();

@@ -44,6 +44,14 @@ public:
     [[nodiscard]] std::uint16_t ingress_port() const { return ingress_port_; }
     /// The bound port of each `cfg.tcp_listen` entry (same order), after `start`.
     [[nodiscard]] const std::vector<std::uint16_t>& tcp_listen_ports() const { return tcp_listen_ports_; }
+    /// Gateway mode (the snapshot is a gateway's, routing::published_snapshot): the listeners
+    /// bound at start, as (manifest listener port, bound local port), in manifest order. The
+    /// egress and ingress listeners are not opened then (their ports read 0).
+    struct gateway_binding {
+        std::uint16_t listener_port = 0;
+        std::uint16_t local_port = 0;
+    };
+    [[nodiscard]] const std::vector<gateway_binding>& gateway_bindings() const { return gateway_bindings_; }
     [[nodiscard]] const std::string& error() const { return error_; }
     [[nodiscard]] const server_config& config() const { return cfg_; }
     [[nodiscard]] snapshot_store& store() { return store_; }
@@ -74,7 +82,12 @@ public:
     [[nodiscard]] bool ready() const;
     [[nodiscard]] bool draining() const { return draining_.load(); }
     /// POST /healthcheck/fail: /ready answers 503 from now on (traffic keeps flowing).
-    void fail_healthcheck() { healthcheck_failed_.store(true); }
+    void fail_healthcheck() {
+        healthcheck_failed_.store(true);
+        for (auto& w : workers_) {
+            w->set_health_failed();  // gateway listeners answer their healthCheck path with 503
+        }
+    }
     [[nodiscard]] bool healthcheck_failed() const { return healthcheck_failed_.load(); }
     /// Starts draining: /ready 503, every later response carries `Connection: close`.
     void begin_drain();
@@ -92,6 +105,8 @@ public:
     [[nodiscard]] std::uint64_t health_probes() const;
 
 private:
+    /// Gateway mode: binds every gateway listener on worker `w` (false with `error_` set).
+    bool listen_gateway(worker& w, const boost::asio::ip::address& addr);
     std::shared_ptr<const worker::ops_state> make_ops(const routing::snapshot& snap, std::string& err);
     std::shared_ptr<const worker::ops_state> ops_for(const snapshot_store::snapshot_ptr& s);
 
@@ -119,6 +134,7 @@ private:
     std::uint16_t egress_port_ = 0;
     std::uint16_t ingress_port_ = 0;
     std::vector<std::uint16_t> tcp_listen_ports_;
+    std::vector<gateway_binding> gateway_bindings_;
     std::string error_;
     bool started_ = false;
 };

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "routing/gateway.hpp"
+
 namespace outrigger::proxy {
 
 namespace {
@@ -153,10 +155,26 @@ tls_contexts::built build_tls_contexts(tls_contexts::snapshot_ptr snap, const tl
     const auto* prev_clients = previous != nullptr ? &previous->clients_ : nullptr;
     const auto* prev_failed = previous != nullptr ? &previous->failed_ : nullptr;
 
-    // Server side: this node's listeners.
+    // Server side: this node's listeners; in gateway mode the gateway's listeners instead (each
+    // on its own port: a gateway connection handshakes with `listener_context(i)` of its own
+    // listener, the single-ingress-port plan below is unused).
+    struct server_listener {
+        std::uint16_t port;
+        const std::optional<routing::listener_tls>& tls;
+    };
+    std::vector<server_listener> listeners;
+    if (s.gateway != nullptr) {
+        for (const auto& l : s.gateway->listeners) {
+            listeners.push_back({l.port, l.tls});
+        }
+    } else {
+        for (const auto& l : s.ingress) {
+            listeners.push_back({l.port, l.tls});
+        }
+    }
     bool any_tls = false;
     bool any_plain = false;
-    for (const auto& l : s.ingress) {
+    for (const auto& l : listeners) {
         const bool tls_on = is_tls_mode(l.tls);
         out->listener_plain_ok_.push_back(accepts_plaintext(l.tls) ? 1 : 0);
         any_plain = any_plain || accepts_plaintext(l.tls);

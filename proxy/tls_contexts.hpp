@@ -48,6 +48,8 @@ public:
     [[nodiscard]] std::string ingress_refusal(std::size_t listener, std::string_view conn_key) const;
     /// The server context of `snapshot()->ingress[listener]` itself (null: no TLS, or it could
     /// not be built). TCP listeners handshake with their own context (proxy/tcp/tcp_session.hpp).
+    /// In gateway mode `listener` indexes `snapshot()->gateway->listeners` instead (here and in
+    /// `listener_accepts_plaintext`): each gateway listener uses its own context.
     [[nodiscard]] const tls::server_context* listener_context(std::size_t listener) const;
     /// True when that listener accepts plaintext (no TLS, DISABLED or PERMISSIVE).
     [[nodiscard]] bool listener_accepts_plaintext(std::size_t listener) const {

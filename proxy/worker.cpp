@@ -29,10 +29,10 @@ std::uint64_t seed_for(unsigned index) {
     return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ (0x9e37ULL * (index + 1));
 }
 
-/// `spec`: a --tcp-listen acceptor (its connections go to that TCP backend); null: the egress or
-/// ingress listener (`kind`).
+/// `spec`: a --tcp-listen acceptor (its connections go to that TCP backend); null: the egress,
+/// ingress or gateway listener (`kind`; `gateway_listener`: the gateway listener's manifest port).
 net::awaitable<void> accept_loop(worker& w, tcp::acceptor& acceptor, listener_kind kind,
-                                 const tcp_listen_spec* spec = nullptr) {
+                                 const tcp_listen_spec* spec, std::uint16_t gateway_listener) {
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
         if (ec) {
@@ -45,9 +45,18 @@ net::awaitable<void> accept_loop(worker& w, tcp::acceptor& acceptor, listener_ki
         }
         boost::system::error_code opt_ec;
         socket.set_option(tcp::no_delay(true), opt_ec);  // best effort: a failure only costs latency
-        net::co_spawn(w.ioc(),
-                      spec != nullptr ? run_tcp_listen_session(w, std::move(socket), *spec)
-                                      : accepted_connection(w, std::move(socket), kind),
+        // One session per connection, chosen here (if/else: GCC 12 miscompiles conditional
+        // expressions over awaitables in coroutines).
+        net::awaitable<void> session;
+        if (spec != nullptr) {
+            session = run_tcp_listen_session(w, std::move(socket), *spec);
+        } else if (kind == listener_kind::gateway) {
+            session = run_downstream_session(w, std::move(socket), kind, boost::beast::flat_buffer{},
+                                             gateway_listener);
+        } else {
+            session = accepted_connection(w, std::move(socket), kind);
+        }
+        net::co_spawn(w.ioc(), std::move(session),
                       [&w](std::exception_ptr ep) {
                           // Coroutine boundary (STYLE §3.4): nothing escapes a session.
                           if (!ep) {
@@ -87,8 +96,45 @@ worker::~worker() {
     egress_.reset();
     ingress_.reset();
     tcp_listen_.clear();
+    gateways_.clear();
     sweeper_.reset();
     ioc_.reset();
+}
+
+namespace {
+
+/// Opens, binds (SO_REUSEADDR, SO_REUSEPORT) and listens; `ec` says why it could not.
+void open_acceptor(tcp::acceptor& slot, const tcp::endpoint& ep, boost::system::error_code& ec) {
+    slot.open(ep.protocol(), ec);
+    if (!ec) {
+        slot.set_option(net::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+        using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+        slot.set_option(reuse_port(true), ec);
+    }
+    if (!ec) {
+        slot.bind(ep, ec);
+    }
+    if (!ec) {
+        slot.listen(net::socket_base::max_listen_connections, ec);
+    }
+}
+
+}  // namespace
+
+std::uint16_t worker::listen_gateway(std::uint16_t listener_port, const tcp::endpoint& ep,
+                                     std::string& error) {
+    auto acc = std::make_unique<tcp::acceptor>(*ioc_);
+    boost::system::error_code ec;
+    open_acceptor(*acc, ep, ec);
+    if (ec) {
+        error = ec.message();
+        return 0;
+    }
+    const std::uint16_t port = acc->local_endpoint().port();
+    gateways_.push_back({listener_port, std::move(acc)});
+    return port;
 }
 
 std::uint16_t worker::listen(listener_kind kind, const tcp::endpoint& ep, std::string& error) {
@@ -149,13 +195,20 @@ void worker::start_sweeper() {
 
 void worker::start() {
     if (egress_) {
-        net::co_spawn(*ioc_, accept_loop(*this, *egress_, listener_kind::egress), net::detached);
+        net::co_spawn(*ioc_, accept_loop(*this, *egress_, listener_kind::egress, nullptr, 0),
+                      net::detached);
     }
     if (ingress_) {
-        net::co_spawn(*ioc_, accept_loop(*this, *ingress_, listener_kind::ingress), net::detached);
+        net::co_spawn(*ioc_, accept_loop(*this, *ingress_, listener_kind::ingress, nullptr, 0),
+                      net::detached);
     }
     for (auto& [index, acceptor] : tcp_listen_) {
-        net::co_spawn(*ioc_, accept_loop(*this, *acceptor, listener_kind::egress, &cfg_.tcp_listen.at(index)),
+        net::co_spawn(*ioc_,
+                      accept_loop(*this, *acceptor, listener_kind::egress, &cfg_.tcp_listen.at(index), 0),
+                      net::detached);
+    }
+    for (auto& g : gateways_) {
+        net::co_spawn(*ioc_, accept_loop(*this, *g.acceptor, listener_kind::gateway, nullptr, g.listener_port),
                       net::detached);
     }
     start_sweeper();
@@ -218,6 +271,9 @@ void worker::close_listeners() {
         }
         for (auto& t : tcp_listen_) {
             t.acceptor->close(ignored);
+        }
+        for (auto& g : gateways_) {
+            g.acceptor->close(ignored);
         }
     });
 }

@@ -38,7 +38,9 @@
 
 namespace outrigger::proxy {
 
-enum class listener_kind { egress, ingress };
+/// `gateway`: a VirtualGateway listener (gateway mode, proxy/gateway_listener.hpp); each one is
+/// its own acceptor, tagged with the manifest's listener port.
+enum class listener_kind { egress, ingress, gateway };
 
 class worker {
 public:
@@ -54,6 +56,10 @@ public:
     /// A `--tcp-listen` acceptor for `cfg.tcp_listen[spec_index]` (SO_REUSEPORT, as `listen`).
     std::uint16_t listen_tcp(std::size_t spec_index, const boost::asio::ip::tcp::endpoint& ep,
                              std::string& error);
+    /// Gateway mode: opens the acceptor of gateway listener `listener_port` (the manifest's
+    /// port, used for matching) on `ep`, as `listen` does. Returns the bound port or 0.
+    std::uint16_t listen_gateway(std::uint16_t listener_port, const boost::asio::ip::tcp::endpoint& ep,
+                                 std::string& error);
     /// Starts the accept loops and the worker thread.
     void start();
     /// Stops the io_context (connections are dropped; graceful drain is a later issue).
@@ -80,6 +86,9 @@ public:
     void set_draining() { draining_.store(true, std::memory_order_relaxed); }
     [[nodiscard]] bool draining() const { return draining_.load(std::memory_order_relaxed); }
     /// Posts the closing of every acceptor (safe from any thread).
+    /// POST /healthcheck/fail: gateway listeners answer their healthCheck path with 503.
+    void set_health_failed() { health_failed_.store(true, std::memory_order_relaxed); }
+    [[nodiscard]] bool health_failed() const { return health_failed_.load(std::memory_order_relaxed); }
     void close_listeners();
 
     // Worker-thread accessors for the operations layer.
@@ -155,10 +164,16 @@ private:
         std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
     };
     std::vector<tcp_listen_acceptor> tcp_listen_;  // --tcp-listen
+    struct gateway_acceptor {
+        std::uint16_t listener_port = 0;
+        std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+    };
+    std::vector<gateway_acceptor> gateways_;
     std::optional<boost::asio::steady_timer> sweeper_;
     metrics* metrics_ = nullptr;
     std::shared_ptr<const ops_state> ops_;
     std::atomic<bool> draining_{false};
+    std::atomic<bool> health_failed_{false};
     struct endpoint_key {
         std::uint32_t cluster = 0;
         boost::asio::ip::tcp::endpoint ep;

@@ -131,6 +131,14 @@ const gateway_listener_entry* gateway_snapshot::find_listener(std::uint16_t port
     return nullptr;
 }
 
+std::shared_ptr<const snapshot> published_snapshot(std::shared_ptr<const gateway_snapshot> gw) {
+    if (!gw || !gw->outbound) {
+        return nullptr;
+    }
+    const snapshot* outbound = gw->outbound.get();
+    return std::shared_ptr<const snapshot>(std::move(gw), outbound);
+}
+
 gateway_decision gateway_decide(const gateway_snapshot& gw, std::uint16_t listener_port,
                                 const request_view& req, std::vector<gateway_trace_entry>* trace) {
     gateway_decision d;

@@ -95,6 +95,12 @@ struct gateway_snapshot {
     [[nodiscard]] const gateway_listener_entry* find_listener(std::uint16_t port) const;
 };
 
+/// What the data path publishes in gateway mode: the outbound snapshot (`gw->outbound`, whose
+/// `gateway` points back at `gw`) sharing ownership of the whole gateway (aliasing constructor),
+/// so holding the snapshot keeps `snapshot::gateway` alive. Null for a null `gw`.
+[[nodiscard]] std::shared_ptr<const snapshot> published_snapshot(
+    std::shared_ptr<const gateway_snapshot> gw);
+
 // ---------------------------------------------------------------------------------------------
 // Per request
 // ---------------------------------------------------------------------------------------------

@@ -166,7 +166,11 @@ std::shared_ptr<const gateway_snapshot> compile_gateway(const mesh_input& in,
         out->listeners.push_back(std::move(e));
     }
 
-    out->outbound = compile_gateway_outbound(in, index, *which.mesh, gw, targets, opts);
+    auto outbound = compile_gateway_outbound(in, index, *which.mesh, gw, targets, opts);
+    if (outbound) {
+        outbound->gateway = out.get();  // see snapshot::gateway (the gateway owns it)
+    }
+    out->outbound = std::move(outbound);
     return out;
 }
 

@@ -20,6 +20,8 @@
 
 namespace outrigger::routing {
 
+struct gateway_snapshot;  // routing/gateway.hpp
+
 // ---------------------------------------------------------------------------------------------
 // Request input
 // ---------------------------------------------------------------------------------------------
@@ -195,6 +197,11 @@ struct snapshot {
     /// namespace/name of the VirtualGateway whose outbound side this is (routing/gateway.hpp);
     /// then `node_name` is empty and `services` are the targets of its GatewayRoutes.
     std::optional<std::string> gateway_name;
+    /// The gateway whose outbound side this is (set by compile_gateway), null otherwise. Not
+    /// owning: the gateway owns this snapshot. The data path holds the snapshot through
+    /// `published_snapshot(gw)` (routing/gateway.hpp), which shares the gateway's ownership, so
+    /// the pointer is valid for as long as that snapshot pointer is held.
+    const gateway_snapshot* gateway = nullptr;
 
     std::vector<service_entry> services;     // backends of this node only
     std::vector<compiled_route> routes;

@@ -23,7 +23,7 @@ net::awaitable<void> accepted_connection(worker& w, tcp::socket socket, listener
                     // h2 (prior knowledge) is handed on too: the HTTP path decides what it does
                     // with the preface (the HTTP/2 issue adds it there).
                     return run_downstream_session(w, std::move(s), listener_kind::egress,
-                                                  std::move(initial));
+                                                  std::move(initial), 0);
                 };
                 return run_transparent_egress(w, std::move(socket), *od, std::move(http));
             }

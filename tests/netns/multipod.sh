@@ -13,7 +13,8 @@
 #     ├─ veth ─ netns V1     10.231.0.11   demo-upstream "v1" :8080 + sidecar as ...-v1-node,
 #     │                                     demo-upstream "v1-aux" :9090 (no sidecar, plaintext)
 #     ├─ veth ─ netns V2A    10.231.0.12   demo-upstream "v2" :8080 + sidecar as ...-v2-node
-#     └─ veth ─ netns V2B    10.231.0.13   demo-upstream "v2" :8080 + sidecar as ...-v2-node
+#     ├─ veth ─ netns V2B    10.231.0.13   demo-upstream "v2" :8080 + sidecar as ...-v2-node
+#     └─ veth ─ netns GW     10.231.0.14   outrigger run --gateway my-app/ingress-gw :8088 (issue 18)
 #
 # v2 runs two replicas (one Deployment, replicas: 2): the failover check kills one replica's app
 # and the retry policy must carry every request to the other one (a retry stays within the
@@ -36,6 +37,9 @@
 # redirected), refuses plaintext, TLS without a client certificate and a client certificate with
 # another SAN, and serves the client's certificate; with one v2 app killed, 200 more calls all
 # succeed and the dead replica's sidecar logged the 503 UF that the client retried.
+# The ingress gateway pod (issue 18): an outside client's requests to GW:8088/canary/ go through
+# the VirtualGateway's GatewayRoute (prefix rewrite), the router's 90/10 split and mTLS
+# (backendDefaults.clientPolicy with the client identity) to the v1/v2 pods' sidecars.
 # Everything made here is removed on exit, failure included (trap).
 set -uo pipefail
 
@@ -72,8 +76,9 @@ etc_netns_existed=0
 work="$(mktemp -d /tmp/outrigger-multipod.XXXXXX)"
 chmod 755 "$work"
 hub="${tag}hub"
-pods=(client v1 v2a v2b)
-declare -A addr=([client]=10.231.0.10 [v1]=10.231.0.11 [v2a]=10.231.0.12 [v2b]=10.231.0.13)
+pods=(client v1 v2a v2b gw)
+declare -A addr=([client]=10.231.0.10 [v1]=10.231.0.11 [v2a]=10.231.0.12 [v2b]=10.231.0.13
+                 [gw]=10.231.0.14)
 declare -A app_pid=()
 pids=()
 made_ns=()
@@ -221,6 +226,53 @@ spec:
             match:
               exact: [{v_names[0]}, {v_names[1]}]
 """
+# The ingress gateway (issue 18): /canary → the canary's virtual service, TLS toward every target
+# with the client identity (the v1/v2 listeners accept only that SAN).
+s += f"""---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: VirtualGateway
+metadata:
+  name: ingress-gw
+  namespace: my-app
+spec:
+  namespaceSelector:
+    matchLabels:
+      mesh: my-app-mesh
+  listeners:
+    - portMapping:
+        port: 8088
+        protocol: http
+  backendDefaults:
+    clientPolicy:
+      tls:
+        enforce: true
+        certificate:
+          file:
+            certificateChain: {certs}/mesh-client.pem
+            privateKey: {certs}/mesh-client.key
+        validation:
+          trust:
+            file:
+              certificateChain: {certs}/ca.pem
+          subjectAlternativeNames:
+            match:
+              exact: [{v_names[0]}, {v_names[1]}]
+---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: GatewayRoute
+metadata:
+  name: canary
+  namespace: my-app
+spec:
+  httpRoute:
+    match:
+      prefix: /canary
+    action:
+      target:
+        virtualService:
+          virtualServiceRef:
+            name: my-interview-service
+"""
 v2 = "      hostname: my-interview-service-v2.my-app.svc.cluster.local\n"
 assert v2 in s
 s = s.replace(v2, v2 + "      responseType: ENDPOINTS\n")
@@ -280,7 +332,12 @@ for pod in client v1 v2a v2b; do
   wait_until 20 grep -q "listening on" "$work/app-$pod.log" || die "app of $pod did not start"
 done
 wait_until 20 grep -q "listening on" "$work/app-v1-aux.log" || die "v1's second app did not start"
-say "4 pods up (client, v1, v2 x2), sidecars in transparent mode"
+install -m 666 /dev/null "$work/access-gw.log"
+run_in gw 1337 gateway "$bin" run --mesh "$mesh" --gateway my-app/ingress-gw --workers 1 \
+  --admin-port 0 --access-log "$work/access-gw.log"
+wait_until 20 grep -q "gateway listener 8088 (http) listening on 0.0.0.0:8088" "$work/gateway.log" ||
+  die "the gateway pod did not start: $(cat "$work/gateway.log")"
+say "5 pods up (client, v1, v2 x2 with sidecars in transparent mode; the ingress gateway)"
 
 # client_curl ARGS...: curl as the app (UID 1000) in the client pod; prints body then status.
 client_curl() {
@@ -324,6 +381,29 @@ say "split: v1=$n1 v2=$n2 failed=$other (200 requests)"
 [ "$n2" -ge 5 ] && [ "$n2" -le 40 ] || fail "v2 got $n2 of 200, expected about 20"
 # The apps saw the requests through their own sidecars' ingress (redirected from :8080).
 grep -q ' 200 ' "$work/access-v1.log" || fail "v1's sidecar ingress logged no request"
+
+# ---- 1b. the ingress gateway pod: GatewayRoute → router split → mTLS to the pods ---------------
+# An outside client (the client pod's UID 1337: not redirected to its sidecar).
+outside_curl() {
+  ip netns exec "$(ns client)" setpriv --reuid 1337 --regid 1337 --clear-groups -- \
+    curl -s -m 10 -w ' %{http_code}' "$@"
+}
+g1=0; g2=0; gother=0
+for _ in $(seq 1 100); do
+  out="$(outside_curl "http://${addr[gw]}:8088/canary/")"
+  case "$out" in
+    $'v1\n 200') g1=$((g1 + 1)) ;;
+    $'v2\n 200') g2=$((g2 + 1)) ;;
+    *) gother=$((gother + 1)); [ "$gother" -le 3 ] && say "unexpected gateway answer: $out" ;;
+  esac
+done
+say "gateway split: v1=$g1 v2=$g2 failed=$gother (100 requests to ${addr[gw]}:8088/canary/)"
+[ "$gother" -eq 0 ] || fail "$gother of 100 requests through the gateway did not get a v1/v2 200"
+[ "$g2" -ge 2 ] && [ "$g2" -le 25 ] || fail "v2 got $g2 of 100 through the gateway, expected about 10"
+out="$(outside_curl "http://${addr[gw]}:8088/elsewhere")"
+[ "${out: -3}" = 404 ] && [[ "$out" == *"[NR]"* ]] ||
+  fail "a request no GatewayRoute matches answered '$out', expected 404 NR"
+grep -q '"GET /canary/ HTTP/1.1" 200' "$work/access-gw.log" || fail "the gateway logged no request"
 
 # ---- 2. unmodelled egress goes to the original destination -----------------------------------
 # A Host that resolves nowhere, sent to v1's pod IP on its plain port: under ALLOW_ALL it must
