@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(
   build-essential g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
-  libssl-dev libyaml-cpp-dev libfmt-dev catch2 libre2-dev
+  libssl-dev libyaml-cpp-dev libfmt-dev catch2 libre2-dev libnghttp2-dev
   curl openssl python3
   # Tests only: a second YAML reader for `outrigger inject`'s output (tests/integration/cli).
   python3-yaml
@@ -15,6 +15,8 @@ pkgs=(
   iptables tcpdump
   # Tests only: the TCP proxy tests (tests/integration/tcp) run real redis servers and redis-cli.
   redis-server redis-tools
+  # Tests only: real HTTP/2 peers (nghttp, h2load; nghttpd as an h2 upstream).
+  nghttp2-client nghttp2-server
 )
 missing=()
 for p in "${pkgs[@]}"; do
