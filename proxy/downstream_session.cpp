@@ -959,6 +959,9 @@ net::awaitable<void> serve_h2_stream(std::shared_ptr<http2::connection> conn,
     s.parser.emplace(s.req_head);  // never fed: HTTP/2 framing is nghttp2's
     s.req_head = st->head;
     co_await handle_request(s);
+    if (parent.w.draining()) {
+        conn->go_away();  // drain: the client finishes its streams and reconnects elsewhere
+    }
 }
 
 /// An HTTP/2 connection (h2c prior knowledge, or h2 chosen by ALPN): nghttp2 runs the protocol;

@@ -746,6 +746,13 @@ net::awaitable<attempt_step> attempt_h2(request_ctx& c, const tcp::endpoint& ep,
     }
     outcome.kind = attempt_outcome::kind_t::response;
     outcome.status = st.head.status();
+    if (const auto gs = st.head.find(std::string_view("grpc-status")); gs && !gs->empty() && gs->size() <= 2) {
+        int v = 0;
+        for (const char ch : *gs) {
+            v = ch >= '0' && ch <= '9' ? v * 10 + (ch - '0') : 99;
+        }
+        outcome.grpc_status = v;  // trailers-only: the call ended in the head (retryable by it)
+    }
     c.upstream_first_byte = clock_type::now();
     co_return attempt_step{};
 }

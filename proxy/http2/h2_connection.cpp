@@ -347,6 +347,7 @@ void connection::submit_head(stream& s, const message_head& h, bool request, std
     }
     if (end_stream) {
         s.out_end = true;
+        s.eof_sent = true;  // END_STREAM rides on the HEADERS frame
     }
     wake_writer();
 }
@@ -442,8 +443,14 @@ void connection::go_away() {
     if (dead_) {
         return;
     }
-    nghttp2_session_terminate_session2(session_, nghttp2_session_get_last_proc_stream_id(session_),
-                                       NGHTTP2_NO_ERROR);
+    if (goaway_sent_) {
+        return;
+    }
+    goaway_sent_ = true;
+    // Graceful: streams already open finish; the peer opens no new ones (RFC 9113 §6.8).
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE,
+                          nghttp2_session_get_last_proc_stream_id(session_), NGHTTP2_NO_ERROR,
+                          nullptr, 0);
     wake_writer();
 }
 
@@ -452,8 +459,17 @@ void connection::release(stream& s) {
         // The stream's coroutine is done but the stream is not: nothing more will be sent or read.
         if (role_ == role::server && !s.answered) {
             nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_INTERNAL_ERROR);
-        } else if (!s.out_end || !s.in_end) {
+        } else if (!s.out_end) {
             nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_CANCEL);
+        } else if (!s.in_end) {
+            // Answered in full while the peer still sends (a local reply to an upload): stop
+            // the upload with NO_ERROR, but only after the answer is out (RST_STREAM would
+            // overtake queued DATA; RFC 9113 §8.1).
+            if (s.eof_sent) {
+                nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_NO_ERROR);
+            } else {
+                s.reset_after_send = true;
+            }
         }
         wake_writer();
     }
@@ -639,6 +655,10 @@ long connection::read_body(std::int32_t id, std::uint8_t* buf, std::size_t len, 
     }
     if (s.out_pending() == 0 && s.out_end) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
+        s.eof_sent = true;
+        if (s.reset_after_send) {
+            nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+        }
         if (s.out_has_trailers) {
             std::vector<nghttp2_nv> nva;
             add_fields(s.out_trailers, nva, scratch_, true);

@@ -104,6 +104,8 @@ struct stream {
     std::uint32_t error = 0;         // RST_STREAM / GOAWAY code when it ended abnormally
     bool refused = false;            // never processed by the peer (REFUSED_STREAM, above GOAWAY)
     bool answered = false;           // server: a response head was submitted
+    bool reset_after_send = false;   // RST_STREAM(NO_ERROR) once the last DATA is out
+    bool eof_sent = false;           // the data source gave its last byte
     event ev;                        // wakes the stream's coroutine
 
     [[nodiscard]] std::size_t out_pending() const { return out.size() - out_off; }
@@ -183,6 +185,7 @@ private:
     bool reading_done_ = false;
     bool writer_done_ = false;
     bool goaway_received_ = false;
+    bool goaway_sent_ = false;
     std::size_t handlers_ = 0;   // server: stream coroutines not yet released
     clock_type::time_point last_activity_ = clock_type::now();
     double reset_tokens_ = 0;

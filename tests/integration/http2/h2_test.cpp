@@ -2,6 +2,7 @@
 // curl --http2-prior-knowledge, nghttp, h2load. Upstreams: nghttpd (h2c) for node listeners of
 // protocol http2, and the in-process HTTP/1.1 test upstream for http listeners.
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -298,4 +299,71 @@ TEST_CASE("h2: protocol errors are answered by the protocol, the proxy stays up"
     CHECK(up.requests() == 0);
     // And the proxy still answers.
     CHECK(run_capture("curl -s --http2-prior-knowledge -H 'Host: svc.shop:8080' " + base + "/") == "ok\n");
+}
+
+namespace {
+
+/// `echo.grpc` → router (grpc, port `port`) with a grpcRoute for service test.Echo (retrying
+/// `unavailable`) → node `echo` (grpc listener) ; `web` has it as backend.
+std::string grpc_mesh(std::uint16_t port) {
+    const std::string p = std::to_string(port);
+    return mesh_head + node("echo", "grpc", port) +
+           node("web", "http", 8080,
+                "  backends:\n    - virtualService: {virtualServiceRef: {name: echo}}\n") +
+           "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualRouter\nmetadata: {name: echo, "
+           "namespace: shop}\nspec:\n  listeners:\n    - portMapping: {port: " + p +
+           ", protocol: grpc}\n  routes:\n    - name: echo\n      grpcRoute:\n"
+           "        match: {serviceName: test.Echo}\n        retryPolicy:\n"
+           "          grpcRetryEvents: [unavailable]\n          maxRetries: 2\n"
+           "          perRetryTimeout: {unit: s, value: 5}\n        action:\n"
+           "          weightedTargets:\n            - virtualNodeRef: {name: echo}\n"
+           "              weight: 1\n"
+           "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\nmetadata: {name: echo, "
+           "namespace: shop}\nspec:\n  awsName: echo.grpc\n  provider:\n    virtualRouter:\n"
+           "      virtualRouterRef: {name: echo}\n";
+}
+
+const std::string grpc_peer = std::string(OUTRIGGER_SOURCE_DIR) + "/tests/integration/http2/grpc_peer.py";
+
+}  // namespace
+
+TEST_CASE("grpc: real gRPC calls through the egress and ingress sides", "[integration][h2][grpc]") {
+    const std::uint16_t port = free_port();
+    child_process server({"/usr/bin/python3", grpc_peer, "server", std::to_string(port)});
+    REQUIRE(server.wait_for(std::regex("(ready)"), std::chrono::seconds(20)) == "ready");
+    temp_dir dir;
+    const auto mesh = dir.write("mesh.yaml", grpc_mesh(port));
+    proxy px(mesh, "web", {"--connect-to", "echo.test.local:" + std::to_string(port) + ":127.0.0.1:" +
+                                               std::to_string(port)});
+    const std::string target = "127.0.0.1:" + px.egress;
+    const std::string authority = "echo.grpc:" + std::to_string(port);
+    const auto call = [&](const std::string& method, const std::string& payload) {
+        return run_capture("/usr/bin/python3 " + grpc_peer + " call " + target + " " + authority + " " +
+                           method + " " + payload);
+    };
+    CHECK(call("/test.Echo/Say", "hello") == "OK echo:hello\n");
+    CHECK(call("/test.Echo/Count", "n") == "OK n0\nOK n1\nOK n2\n");
+    // The server's own status and message come back in the trailers, untouched.
+    CHECK(call("/test.Echo/Fail", "x") == "FAILED_PRECONDITION asked to fail\n");
+    // grpcRetryEvents: unavailable → the proxy retries; the caller sees the second answer.
+    CHECK(call("/test.Echo/Flaky", "x") == "OK second try:x\n");
+    // No grpcRoute for this service: a gRPC status, never an HTTP error page.
+    const std::string none = call("/other.Service/Do", "x");
+    CHECK(none.rfind("UNIMPLEMENTED ", 0) == 0);
+    CHECK(none.find("[NR]") != std::string::npos);
+
+    SECTION("the ingress side speaks h2c to the local gRPC app") {
+        proxy in(mesh, "echo", {});
+        const std::string ingress =
+            in.proc.wait_for(std::regex("ingress listening on 127\\.0\\.0\\.1:([0-9]+)"), std::chrono::seconds(5));
+        REQUIRE_FALSE(ingress.empty());
+        CHECK(run_capture("/usr/bin/python3 " + grpc_peer + " call 127.0.0.1:" + ingress + " " + authority +
+                          " /test.Echo/Say inbound") == "OK echo:inbound\n");
+    }
+    SECTION("an upstream that is down is UNAVAILABLE to the caller") {
+        server.signal(SIGKILL);
+        REQUIRE(server.wait_exit(std::chrono::seconds(5)) >= 0);
+        const std::string down = call("/test.Echo/Say", "x");
+        CHECK(down.rfind("UNAVAILABLE ", 0) == 0);
+    }
 }
