@@ -29,6 +29,7 @@
 #include "proxy/control_plane.hpp"
 #include "proxy/log.hpp"
 #include "proxy/server.hpp"
+#include "proxy/tcp/tcp_listen.hpp"
 #include "routing/compile.hpp"
 #include "routing/gateway_compile.hpp"
 #include "routing/resolve.hpp"
@@ -78,6 +79,9 @@ constexpr const char* run_usage =
     "                            logging.accessLog.file.path); SIGUSR1 reopens the file\n"
     "  --access-log-format F     envoy|json (overrides the node's format; default: the node's, else\n"
     "                            Envoy's default text format)\n"
+    "  --tcp-listen [A:]L=SVC:P  bind local port L (on A, default 127.0.0.1; L 0 = any free port)\n"
+    "                            and send its connections to the TCP backend SVC on its tcp port P\n"
+    "                            (repeatable; explicit mode, as kubectl port-forward)\n"
     "  --transparent             egress takes the original destination (SO_ORIGINAL_DST) of\n"
     "                            connections redirected by iptables (deploy/iptables-init.sh)\n"
     "  --header-timeout D       a request head, once begun, must arrive within D (default 10s;\n"
@@ -291,7 +295,7 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         "--egress-allow", "--no-default-retry", "--log-level", "--access-log",
         "--access-log-format", "--transparent", "--drain-time", "--no-watch", "--header-timeout",
         "--max-request-body", "--max-connections", "--gateway", "--gateway-address",
-        "--gateway-port", "--help"};
+        "--gateway-port", "--tcp-listen", "--help"};
     routing::load_options lo;
     proxy::server_config cfg;
     cfg.workers = std::max(1u, std::thread::hardware_concurrency());
@@ -375,6 +379,13 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
             }
             cfg.gateway_ports.push_back(r);
             gateway_flags = true;
+        } else if (flag == "--tcp-listen") {
+            proxy::tcp_listen_spec spec;
+            std::string perr;
+            if (!proxy::parse_tcp_listen(v, spec, perr)) {
+                return usage_error(err, "run", perr);
+            }
+            cfg.tcp_listen.push_back(std::move(spec));
         } else if (flag == "--egress-port") {
             if (!parse_port(v, cfg.egress_port, true)) {
                 return usage_error(err, "run", "invalid --egress-port \"" + v + "\"");
@@ -527,6 +538,14 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         print_diagnostics(err, diags, in.files);  // warnings only
     }
 
+    for (const auto& spec : cfg.tcp_listen) {
+        // A flag that names no TCP backend of this node is a usage error, reported before any
+        // port is bound (a later reload that drops it refuses its connections, NR).
+        if (std::string why = proxy::check_tcp_listen(*snap, spec); !why.empty()) {
+            return usage_error(err, "run", why);
+        }
+    }
+
     control_context ctl;  // first: signals are handled from here on (see control_context)
     proxy::server srv(cfg, snap);
     if (!srv.start()) {
@@ -560,6 +579,12 @@ int run_command(const args_t& args, std::ostream& out, std::ostream& err) {
         << snap->mesh_name << ")\n"
         << "outrigger: ingress listening on " << cfg.ingress_address << ':' << srv.ingress_port()
         << " (local app at " << cfg.app_address << ")\n";
+    for (std::size_t t = 0; t < cfg.tcp_listen.size(); ++t) {
+        const auto& spec = cfg.tcp_listen[t];
+        out << "outrigger: tcp-listen on "
+            << (spec.address.find(':') != std::string::npos ? "[" + spec.address + "]" : spec.address)
+            << ':' << srv.tcp_listen_ports()[t] << " -> " << spec.service << ':' << spec.port << '\n';
+    }
     if (admin) {
         out << "outrigger: admin listening on 127.0.0.1:" << admin->port() << '\n';
     }

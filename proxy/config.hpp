@@ -37,6 +37,17 @@ struct gateway_port_rule {
     std::uint16_t local_port = 0;
 };
 
+/// `--tcp-listen [ADDR:]LOCALPORT=SERVICE:PORT` (DECISIONS §5, issue 17): bind LOCALPORT on ADDR
+/// and send every connection to the TCP backend SERVICE on its tcp port PORT
+/// (proxy/tcp/tcp_listen.hpp parses and checks it).
+struct tcp_listen_spec {
+    std::string address = "127.0.0.1";  // ADDR (IPv6 without brackets)
+    std::uint16_t local_port = 0;       // LOCALPORT (0: any free port, printed at start)
+    std::string service;                // SERVICE
+    std::uint16_t port = 0;             // PORT of the service's tcp listener
+    std::string text;                   // the flag value as given (for messages)
+};
+
 struct server_config {
     std::string egress_address = "127.0.0.1";
     std::uint16_t egress_port = 15001;
@@ -66,6 +77,8 @@ struct server_config {
         }
         return listener_port;
     }
+
+    std::vector<tcp_listen_spec> tcp_listen;  // --tcp-listen, in flag order
 
     std::chrono::milliseconds downstream_idle{300'000};  // DECISIONS §3.3
     std::chrono::milliseconds upstream_idle{60'000};

@@ -15,7 +15,6 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/stream_base.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -40,6 +39,7 @@
 #include "proxy/log.hpp"
 #include "proxy/original_dst.hpp"
 #include "proxy/request_ctx.hpp"
+#include "proxy/tcp/tunnel.hpp"
 #include "proxy/tls_contexts.hpp"
 #include "tls/detect.hpp"
 
@@ -365,57 +365,10 @@ net::awaitable<void> write_bare_reply(session_state& s, errc e, std::string_view
     write_access_log(s, c, ops ? ops->format.get() : nullptr, start_wall, start, end);
 }
 
-// ---- CONNECT tunnels --------------------------------------------------------------------------
-
-struct tunnel_state {
-    clock_type::time_point last_activity = clock_type::now();
-    int open_pumps = 2;
-};
-
-net::awaitable<void> pump(tcp::socket& from, tcp::socket& to, tunnel_state& t,
-                          net::steady_timer& watchdog) {
-    std::array<char, 16 * 1024> b;
-    for (;;) {
-        auto [ec, n] = co_await from.async_read_some(net::buffer(b), tok);
-        if (n > 0) {
-            t.last_activity = clock_type::now();
-            auto [wec, wn] = co_await net::async_write(to, net::buffer(b.data(), n), tok);
-            if (wec) {
-                break;
-            }
-        }
-        if (ec) {
-            break;
-        }
-    }
-    // Propagate the half-close; errors mean the peer is already gone, which is fine here.
-    boost::system::error_code ignored;
-    to.shutdown(tcp::socket::shutdown_send, ignored);
-    if (--t.open_pumps == 0) {
-        watchdog.cancel();
-    }
-}
-
-net::awaitable<void> idle_watchdog(tcp::socket& a, tcp::socket& b, tunnel_state& t,
-                                   net::steady_timer& timer, std::chrono::milliseconds idle) {
-    for (;;) {
-        timer.expires_at(t.last_activity + idle);
-        auto [ec] = co_await timer.async_wait(tok);
-        if (ec || t.open_pumps == 0) {
-            co_return;  // cancelled: both directions finished
-        }
-        if (clock_type::now() - t.last_activity >= idle) {
-            boost::system::error_code ignored;  // closing an idle tunnel; nothing to report
-            a.close(ignored);
-            b.close(ignored);
-            co_return;
-        }
-    }
-}
+// ---- CONNECT tunnels (the relay is proxy/tcp/tunnel.hpp) ---------------------------------------
 
 net::awaitable<void> handle_connect(session_state& s, request_ctx& c,
                                     const routing::snapshot& snap) {
-    using namespace net::experimental::awaitable_operators;
     const auto& req = s.req_head;
     authority a;
     if (!parse_authority(req.target(), a)) {
@@ -445,7 +398,7 @@ net::awaitable<void> handle_connect(session_state& s, request_ctx& c,
             assign_fmt(s.what_buf, "no address for CONNECT target \"{}:{}\"", s.host_buf, port), 0);
         co_return;
     }
-    beast::tcp_stream up(s.w.ioc());
+    flex_stream up(s.w.ioc().get_executor());
     up.expires_after(s.w.config().connect_timeout);
     ++c.attempts;
     auto [cec] = co_await up.async_connect(ep, tok);
@@ -470,20 +423,14 @@ net::awaitable<void> handle_connect(session_state& s, request_ctx& c,
     if (wec) {
         co_return;
     }
-    if (s.buf.size() > 0) {
-        // Bytes the client sent right after its CONNECT head belong to the tunnel.
-        auto [fec, fn] = co_await net::async_write(up.socket(), s.buf.data(), tok);
-        s.buf.consume(s.buf.size());
-        if (fec) {
-            co_return;
-        }
-    }
-    tunnel_state t;
-    net::steady_timer watchdog(s.w.ioc());
-    co_await (pump(s.down.socket(), up.socket(), t, watchdog) &&
-              pump(up.socket(), s.down.socket(), t, watchdog) &&
-              idle_watchdog(s.down.socket(), up.socket(), t, watchdog,
-                            s.w.config().downstream_idle));
+    // Bytes the client sent right after its CONNECT head belong to the tunnel: sent upstream first.
+    tunnel_options opts;
+    opts.idle_timeout = s.w.config().downstream_idle;
+    const auto early = s.buf.data();
+    const tunnel_result r = co_await run_tunnel(
+        s.down, up, opts, std::span(static_cast<const std::byte*>(early.data()), early.size()));
+    (void)r;  // the access-log line of a CONNECT is written when its 200 was (bytes: the head)
+    s.buf.consume(s.buf.size());
 }
 
 // ---- Request classification -------------------------------------------------------------------
@@ -988,9 +935,11 @@ net::awaitable<void> serve_h2(session_state& s, std::string preread) {
 
 }  // namespace
 
-net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, listener_kind kind) {
+net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, listener_kind kind,
+                                            beast::flat_buffer initial) {
     flex_stream down(std::move(socket));
     session_state s(w, down, kind);
+    s.buf = std::move(initial);
     const auto& cfg = w.config();
     if (kind == listener_kind::egress && cfg.transparent) {
         s.orig_dst = original_destination(s.down.socket());

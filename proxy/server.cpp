@@ -220,6 +220,10 @@ bool server::start() {
     health_ = std::make_unique<health_checker>(cfg_, store_);
     egress_port_ = cfg_.egress_port;
     ingress_port_ = cfg_.ingress_port;
+    tcp_listen_ports_.clear();
+    for (const auto& spec : cfg_.tcp_listen) {
+        tcp_listen_ports_.push_back(spec.local_port);
+    }
     for (unsigned i = 0; i < n; ++i) {
         auto w = std::make_unique<worker>(i, cfg_, store_.current(), log_.get());
         std::string err;
@@ -241,6 +245,20 @@ bool server::start() {
             return false;
         }
         ingress_port_ = ip;
+        // --tcp-listen ports (issue 17): the first worker resolves port 0, the others share it.
+        for (std::size_t t = 0; t < cfg_.tcp_listen.size(); ++t) {
+            const auto& spec = cfg_.tcp_listen[t];
+            const auto addr = net::ip::make_address(spec.address, ec);
+            const auto tp = ec ? 0 : w->listen_tcp(t, tcp::endpoint(addr, tcp_listen_ports_[t]), err);
+            if (tp == 0) {
+                error_ = fmt::format("cannot listen on {}:{} (--tcp-listen {}): {}", spec.address,
+                                     tcp_listen_ports_[t], spec.text, ec ? ec.message() : err);
+                store_.clear_subscribers();
+                workers_.clear();
+                return false;
+            }
+            tcp_listen_ports_[t] = tp;
+        }
         w->attach_ops(metrics_.get(), first_ops);
         auto* raw = w.get();
         auto* rot = rotator_.get();

@@ -42,6 +42,8 @@ public:
 
     [[nodiscard]] std::uint16_t egress_port() const { return egress_port_; }
     [[nodiscard]] std::uint16_t ingress_port() const { return ingress_port_; }
+    /// The bound port of each `cfg.tcp_listen` entry (same order), after `start`.
+    [[nodiscard]] const std::vector<std::uint16_t>& tcp_listen_ports() const { return tcp_listen_ports_; }
     [[nodiscard]] const std::string& error() const { return error_; }
     [[nodiscard]] const server_config& config() const { return cfg_; }
     [[nodiscard]] snapshot_store& store() { return store_; }
@@ -116,6 +118,7 @@ private:
     std::unique_ptr<tls_rotator> rotator_;  // after workers_: destroyed first, it posts to them
     std::uint16_t egress_port_ = 0;
     std::uint16_t ingress_port_ = 0;
+    std::vector<std::uint16_t> tcp_listen_ports_;
     std::string error_;
     bool started_ = false;
 };

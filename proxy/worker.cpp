@@ -11,8 +11,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "proxy/downstream_session.hpp"
 #include "proxy/log.hpp"
+#include "proxy/tcp/listener_entry.hpp"
+#include "proxy/tcp/tcp_listen.hpp"
 
 #include <fmt/format.h>
 
@@ -28,7 +29,10 @@ std::uint64_t seed_for(unsigned index) {
     return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ (0x9e37ULL * (index + 1));
 }
 
-net::awaitable<void> accept_loop(worker& w, tcp::acceptor& acceptor, listener_kind kind) {
+/// `spec`: a --tcp-listen acceptor (its connections go to that TCP backend); null: the egress or
+/// ingress listener (`kind`).
+net::awaitable<void> accept_loop(worker& w, tcp::acceptor& acceptor, listener_kind kind,
+                                 const tcp_listen_spec* spec = nullptr) {
     for (;;) {
         auto [ec, socket] = co_await acceptor.async_accept(net::as_tuple(net::use_awaitable));
         if (ec) {
@@ -41,7 +45,9 @@ net::awaitable<void> accept_loop(worker& w, tcp::acceptor& acceptor, listener_ki
         }
         boost::system::error_code opt_ec;
         socket.set_option(tcp::no_delay(true), opt_ec);  // best effort: a failure only costs latency
-        net::co_spawn(w.ioc(), run_downstream_session(w, std::move(socket), kind),
+        net::co_spawn(w.ioc(),
+                      spec != nullptr ? run_tcp_listen_session(w, std::move(socket), *spec)
+                                      : accepted_connection(w, std::move(socket), kind),
                       [&w](std::exception_ptr ep) {
                           // Coroutine boundary (STYLE §3.4): nothing escapes a session.
                           if (!ep) {
@@ -81,12 +87,26 @@ worker::~worker() {
     h2_pool_.clear();
     egress_.reset();
     ingress_.reset();
+    tcp_listen_.clear();
     sweeper_.reset();
     ioc_.reset();
 }
 
 std::uint16_t worker::listen(listener_kind kind, const tcp::endpoint& ep, std::string& error) {
-    auto& slot = kind == listener_kind::egress ? egress_ : ingress_;
+    return bind_acceptor(kind == listener_kind::egress ? egress_ : ingress_, ep, error);
+}
+
+std::uint16_t worker::listen_tcp(std::size_t spec_index, const tcp::endpoint& ep, std::string& error) {
+    std::optional<tcp::acceptor> slot;
+    const std::uint16_t port = bind_acceptor(slot, ep, error);
+    if (port != 0) {
+        tcp_listen_.push_back({spec_index, std::make_unique<tcp::acceptor>(std::move(*slot))});
+    }
+    return port;
+}
+
+std::uint16_t worker::bind_acceptor(std::optional<tcp::acceptor>& slot, const tcp::endpoint& ep,
+                                    std::string& error) {
     slot.emplace(*ioc_);
     boost::system::error_code ec;
     slot->open(ep.protocol(), ec);
@@ -134,6 +154,10 @@ void worker::start() {
     }
     if (ingress_) {
         net::co_spawn(*ioc_, accept_loop(*this, *ingress_, listener_kind::ingress), net::detached);
+    }
+    for (auto& [index, acceptor] : tcp_listen_) {
+        net::co_spawn(*ioc_, accept_loop(*this, *acceptor, listener_kind::egress, &cfg_.tcp_listen.at(index)),
+                      net::detached);
     }
     start_sweeper();
     thread_ = std::thread([this] { ioc_->run(); });
@@ -192,6 +216,9 @@ void worker::close_listeners() {
         }
         if (ingress_) {
             ingress_->close(ignored);
+        }
+        for (auto& t : tcp_listen_) {
+            t.acceptor->close(ignored);
         }
     });
 }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -51,6 +52,9 @@ public:
     /// Opens, binds (SO_REUSEPORT) and listens. Returns the bound port, or 0 with `error` set.
     std::uint16_t listen(listener_kind kind, const boost::asio::ip::tcp::endpoint& ep,
                          std::string& error);
+    /// A `--tcp-listen` acceptor for `cfg.tcp_listen[spec_index]` (SO_REUSEPORT, as `listen`).
+    std::uint16_t listen_tcp(std::size_t spec_index, const boost::asio::ip::tcp::endpoint& ep,
+                             std::string& error);
     /// Starts the accept loops and the worker thread.
     void start();
     /// Stops the io_context (connections are dropped; graceful drain is a later issue).
@@ -76,7 +80,7 @@ public:
     /// Drain: every later response carries `Connection: close` (safe from any thread).
     void set_draining() { draining_.store(true, std::memory_order_relaxed); }
     [[nodiscard]] bool draining() const { return draining_.load(std::memory_order_relaxed); }
-    /// Posts the closing of both acceptors (safe from any thread).
+    /// Posts the closing of every acceptor (safe from any thread).
     void close_listeners();
 
     // Worker-thread accessors for the operations layer.
@@ -123,6 +127,8 @@ public:
 
 private:
     void start_sweeper();
+    std::uint16_t bind_acceptor(std::optional<boost::asio::ip::tcp::acceptor>& slot,
+                                const boost::asio::ip::tcp::endpoint& ep, std::string& error);
     /// Stores `next` in `slot` and hands the replaced object to the reclaimer (worker thread),
     /// or drops it here without one. Nothing happens when both are the same object.
     template <class T>
@@ -148,6 +154,11 @@ private:
     resilience_counters counters_;
     std::optional<boost::asio::ip::tcp::acceptor> egress_;
     std::optional<boost::asio::ip::tcp::acceptor> ingress_;
+    struct tcp_listen_acceptor {
+        std::size_t spec_index = 0;  // into cfg_.tcp_listen
+        std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+    };
+    std::vector<tcp_listen_acceptor> tcp_listen_;  // --tcp-listen
     std::optional<boost::asio::steady_timer> sweeper_;
     metrics* metrics_ = nullptr;
     std::shared_ptr<const ops_state> ops_;

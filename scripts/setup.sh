@@ -14,7 +14,12 @@ pkgs=(
   # the bytes between the pods are TLS).
   iptables tcpdump
   # Tests only: the TCP proxy tests (tests/integration/tcp) run real redis servers and redis-cli.
-  redis-server redis-tools
+  # redis-benchmark (redis-tools) also drives bench/redis_tcp.sh; util-linux's setpriv runs the
+  # app and the sidecar as different UIDs in tests/netns/tcp_transparent.sh.
+  redis-server redis-tools util-linux
+  # Tests only: psql through two sidecars into an inbound tcp listener (tests/integration/tcp,
+  # skipped without it). initdb/pg_ctl run from /usr/lib/postgresql/15/bin; no service started.
+  postgresql postgresql-client
   # Tests only: real HTTP/2 peers (nghttp, h2load; nghttpd as an h2 upstream).
   nghttp2-client nghttp2-server
 )

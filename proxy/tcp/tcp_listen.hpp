@@ -13,19 +13,12 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include "proxy/config.hpp"
 #include "routing/snapshot.hpp"
 
 namespace outrigger::proxy {
 
 class worker;
-
-struct tcp_listen_spec {
-    std::string address = "127.0.0.1";  // ADDR (IPv6 without brackets)
-    std::uint16_t local_port = 0;       // LOCALPORT (0: any free port, printed at start)
-    std::string service;                // SERVICE
-    std::uint16_t port = 0;             // PORT of the service's tcp listener
-    std::string text;                   // the flag value as given (for messages)
-};
 
 /// Parses `[ADDR:]LOCALPORT=SERVICE:PORT` (ADDR may be `[v6]`). False with `error` set to one
 /// sentence naming the part that is wrong.
