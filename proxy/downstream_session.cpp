@@ -1,5 +1,9 @@
 #include "proxy/downstream_session.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+
+#include "proxy/http2/h2_connection.hpp"
+
 #include <array>
 #include <span>
 #include <iterator>
@@ -55,8 +59,7 @@ constexpr auto tok = net::as_tuple(net::use_awaitable);
 
 /// Everything one connection owns, reused across its requests.
 struct session_state {
-    session_state(worker& wk, tcp::socket&& sock, listener_kind k)
-        : w(wk), kind(k), down(std::move(sock)) {}
+    session_state(worker& wk, flex_stream& d, listener_kind k) : w(wk), kind(k), down(d) {}
     worker& w;
     listener_kind kind;
     // Gateway listeners: the manifest's listener port, its name for metrics and logs, and the
@@ -65,7 +68,11 @@ struct session_state {
     std::string listener_label;
     routing::gateway_rewrite gw_rewrite;
     std::string original_target;
-    flex_stream down;
+    /// The connection (owned by run_downstream_session). For an HTTP/2 stream: the connection
+    /// the stream rides on, read and written only through `h2`.
+    flex_stream& down;
+    /// Set for one HTTP/2 stream's state (proxy/http2/h2_connection.hpp).
+    h2_downstream h2;
     beast::flat_buffer buf;
     std::string tls_key;  // TLS identity the connection was accepted with ("" = plaintext)
     message_head req_head;   // the request being handled (storage reused across requests)
@@ -267,7 +274,7 @@ void write_access_log(session_state& s, const request_ctx& c, const log_format* 
     std::string_view service_time_sv;
     log_record r;
     r.start = start_wall;
-    r.protocol = c.client_version >= 11 ? "HTTP/1.1" : "HTTP/1.0";
+    r.protocol = c.client_version >= 20 ? "HTTP/2" : c.client_version >= 11 ? "HTTP/1.1" : "HTTP/1.0";
     r.status = c.status;
     r.flags = std::string_view(flags, fl);
     r.bytes_received = c.bytes_in;
@@ -302,6 +309,52 @@ void write_access_log(session_state& s, const request_ctx& c, const log_format* 
 /// was fully consumed (otherwise its unread bytes would be parsed as the next request).
 net::awaitable<bool> write_local_reply(session_state& s, request_ctx& c, errc e,
                                        std::string_view sentence, std::uint32_t extra_flags) {
+    if (s.h2 && s.req_head[http::field::content_type].starts_with("application/grpc")) {
+        // A gRPC caller gets a gRPC status: HTTP 200, "trailers-only" (one HEADERS frame with
+        // grpc-status and grpc-message, END_STREAM). The access log keeps the HTTP status the
+        // reply stands for (its flags too), so operators read it as for any other request.
+        auto res = make_local_reply(e, sentence, extra_flags, true, c.flags);
+        c.status = res.result_int();
+        message_head h;
+        h.set_status_line(200, {}, 20);
+        h.append(http::field::content_type, "content-type", "application/grpc");
+        const std::string code = std::to_string(grpc_status_of(e));
+        h.append(http::field::unknown, "grpc-status", code);
+        std::string msg(sentence);
+        char flag_text[64];
+        msg.append(" [").append(flag_text, format_flags(c.flags, flag_text)).append("]");
+        const std::string encoded = grpc_message(msg);
+        h.append(http::field::unknown, "grpc-message", encoded);
+        s.h2.conn->respond(*s.h2.st, h, true);
+        c.response_started = true;
+        co_return true;
+    }
+    if (s.h2) {
+        // HTTP/2: the reply ends this stream only; the connection stays.
+        auto res = make_local_reply(e, sentence, extra_flags, true, c.flags);
+        c.status = res.result_int();
+        message_head h;
+        h.set_status_line(c.status, {}, 20);
+        for (const auto& f : res.base()) {
+            const std::string_view n(f.name_string().data(), f.name_string().size());
+            if (f.name() == http::field::connection || f.name() == http::field::content_length) {
+                continue;
+            }
+            h.append(f.name(), n, std::string_view(f.value().data(), f.value().size()));
+        }
+        const std::string& body = res.body();
+        if (!c.head_request) {
+            h.content_length(body.size());
+        }
+        const bool bodyless = c.head_request || body.empty();
+        s.h2.conn->respond(*s.h2.st, h, bodyless);
+        if (!bodyless) {
+            s.h2.conn->send_data(*s.h2.st, body, true);
+            c.bytes_out += body.size();
+        }
+        c.response_started = true;
+        co_return true;
+    }
     // A malformed request may have left the stream in an unknown state: close after a DPE reply.
     const bool keep = c.client_keep_alive && s.parser->is_done() && !c.close_after &&
                       classify(e).flag != flag_dpe;
@@ -545,6 +598,8 @@ net::awaitable<bool> serve_decision(session_state& s, request_ctx& c, const rout
         }
         c.up.kind = upstream_choice::kind_t::target;
         c.up.target = t;
+        // The target node's listener protocol says what to speak (spec §10.2): h2 for http2/grpc.
+        c.up.h2 = t->proto == routing::protocol::http2 || t->proto == routing::protocol::grpc;
         c.up.host = t->endpoints.hostname;
         c.up.port = t->port;
         c.up.all_addresses = t->endpoints.all_addresses;
@@ -810,6 +865,8 @@ net::awaitable<bool> classify_ingress(session_state& s, request_ctx& c,
     }
     c.up.kind = upstream_choice::kind_t::app;
     c.ingress = l;
+    // Behind an http2/grpc listener the local app is spoken to in h2c (App Mesh's Envoy does).
+    c.up.h2 = l->proto == routing::protocol::http2 || l->proto == routing::protocol::grpc;
     c.up.host = s.w.config().app_address;
     c.up.port = l->port;
     c.up.all_addresses = false;
@@ -852,8 +909,10 @@ net::awaitable<bool> handle_request(session_state& s) {
     }
     request_ctx c{s.w, s.down, s.buf, *s.parser, s.replay, s.chunk, s.head, s.resp_head};
     c.client_version = req.version();
+    c.h2 = s.h2;
     // While draining, every response closes its connection (the client reconnects elsewhere).
-    c.client_keep_alive = s.parser->keep_alive() && !s.w.draining();
+    // An HTTP/2 stream never closes its connection (drain sends GOAWAY instead).
+    c.client_keep_alive = s.h2 || (s.parser->keep_alive() && !s.w.draining());
     if (ops && ops->format && ops->format->wants_response_headers && s.w.log() != nullptr) {
         s.resp_headers.clear();
         c.response_headers = &s.resp_headers;
@@ -868,11 +927,21 @@ net::awaitable<bool> handle_request(session_state& s) {
         }
     }
     c.head_request = req.method() == http::verb::head;
-    c.expect_continue = iequals_ascii(req[http::field::expect], "100-continue");
+    // HTTP/2 clients do not wait for 100 Continue before DATA here (the body simply flows).
+    c.expect_continue = !s.h2 && iequals_ascii(req[http::field::expect], "100-continue");
 
     bool keep = false;
-    if (!snap) {
+    if (s.h2 && s.h2.st->head_too_large) {
+        keep = co_await write_local_reply(
+            s, c, errc::header_too_large,
+            fmt::format("request headers exceed the limit of {} bytes or {} fields",
+                        s.w.config().header_limit, s.w.config().max_headers),
+            0);
+    } else if (!snap) {
         keep = co_await write_local_reply(s, c, errc::no_route, "no routing snapshot loaded", 0);
+    } else if (s.h2 && req.method() == http::verb::connect) {
+        keep = co_await write_local_reply(s, c, errc::unsupported,
+                                          "CONNECT over HTTP/2 is not supported: use HTTP/1.1", 0);
     } else if (s.kind == listener_kind::egress && req.method() == http::verb::connect) {
         co_await handle_connect(s, c, *snap);
         keep = false;
@@ -1007,12 +1076,71 @@ bool is_http_error(const boost::system::error_code& ec) {
     return ec.category() == cat;
 }
 
+// ---- HTTP/2 -----------------------------------------------------------------------------------
+
+/// How far the first bytes of a connection agree with the HTTP/2 client preface.
+enum class preface_match { no, partial, full };
+
+preface_match match_preface(const beast::flat_buffer& buf) {
+    const auto data = buf.data();
+    const std::string_view have(static_cast<const char*>(data.data()),
+                                std::min(data.size(), http2::client_preface.size()));
+    if (have.empty() || http2::client_preface.substr(0, have.size()) != have) {
+        return preface_match::no;
+    }
+    return have.size() == http2::client_preface.size() ? preface_match::full : preface_match::partial;
+}
+
+/// One HTTP/2 stream: its request goes through the same `handle_request` as an HTTP/1 one, with
+/// the stream as its downstream (body in, response out). `parent` (the connection's state)
+/// outlives it: the connection's `run` waits for every stream to be released.
+net::awaitable<void> serve_h2_stream(std::shared_ptr<http2::connection> conn,
+                                     std::shared_ptr<http2::stream> st, session_state& parent) {
+    session_state s(parent.w, parent.down, parent.kind);
+    s.orig_dst = parent.orig_dst;
+    s.orig_host = parent.orig_host;
+    s.remote = parent.remote;
+    s.tls_key = parent.tls_key;
+    s.gateway_port = parent.gateway_port;
+    s.listener_label = parent.listener_label;
+    s.h2 = h2_downstream{conn.get(), st.get(), 0};
+    s.parser.emplace(s.req_head);  // never fed: HTTP/2 framing is nghttp2's
+    s.req_head = st->head;
+    co_await handle_request(s);
+    if (parent.w.draining()) {
+        conn->go_away();  // drain: the client finishes its streams and reconnects elsewhere
+    }
+}
+
+/// An HTTP/2 connection (h2c prior knowledge, or h2 chosen by ALPN): nghttp2 runs the protocol;
+/// each request head starts a stream coroutine on this worker.
+net::awaitable<void> serve_h2(session_state& s, std::string preread) {
+    const auto& cfg = s.w.config();
+    http2::limits l;
+    l.max_header_bytes = cfg.header_limit;
+    l.max_headers = cfg.max_headers;
+    l.idle = cfg.downstream_idle;
+    auto conn = std::make_shared<http2::connection>(
+        s.down, http2::role::server, l,
+        [&s](std::shared_ptr<http2::connection> c, std::shared_ptr<http2::stream> st) {
+            net::co_spawn(s.w.ioc(), serve_h2_stream(c, st, s),
+                          [c, st](const std::exception_ptr& e) {
+                              if (e) {
+                                  log(log_level::warn, "outrigger: HTTP/2 stream {} failed", st->id);
+                              }
+                              c->release(*st);
+                          });
+        });
+    co_await conn->run(std::move(preread));
+}
+
 }  // namespace
 
 net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, listener_kind kind,
                                             beast::flat_buffer initial,
                                             std::uint16_t gateway_listener) {
-    session_state s(w, std::move(socket), kind);
+    flex_stream down(std::move(socket));
+    session_state s(w, down, kind);
     s.buf = std::move(initial);
     if (kind == listener_kind::gateway) {
         s.gateway_port = gateway_listener;
@@ -1092,7 +1220,10 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
             co_return;
         }
     }
-    for (;;) {
+    // HTTP/2: chosen by ALPN under TLS, or (h2c, prior knowledge) told by the first bytes.
+    bool h2 = s.down.is_tls() && tls::negotiated_alpn(s.down.tls()) == "h2";
+    bool first = !h2;
+    for (; !h2;) {
         s.parser.emplace(s.req_head);
         s.parser->header_limit(static_cast<std::uint32_t>(cfg.header_limit));
         // Bodies are streamed, never held whole; --max-request-body bounds them (413).
@@ -1118,6 +1249,25 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
                 if (rec && s.buf.size() == 0) {
                     break;
                 }
+            }
+        }
+        if (first) {
+            first = false;
+            // The HTTP/2 preface begins "PRI * HTTP/2.0": an HTTP/1 request line never does
+            // (Beast would refuse the version). One compare on the usual path.
+            preface_match m = match_preface(s.buf);
+            while (m == preface_match::partial) {
+                s.down.expires_after(cfg.downstream_idle);
+                auto [pec, pn] = co_await s.down.async_read_some(s.buf.prepare(512), tok);
+                s.buf.commit(pn);
+                if (pec) {
+                    break;
+                }
+                m = match_preface(s.buf);
+            }
+            if (m == preface_match::full) {
+                h2 = true;
+                break;
             }
         }
         // Usually the whole head came in that one read: parse it without I/O or a timer.
@@ -1222,6 +1372,14 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
         if (!co_await handle_request(s)) {
             break;
         }
+    }
+    if (h2) {
+        const auto data = s.buf.data();
+        std::string preread(static_cast<const char*>(data.data()), data.size());
+        s.buf.consume(data.size());
+        co_await serve_h2(s, std::move(preread));
+        s.down.close();
+        co_return;
     }
     // Graceful close: send FIN so that the client reads the whole last response, then drain
     // what it still sends (bounded: 1 s, 256 KiB). Closing with unread bytes would send a RST

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <tuple>
 #include <utility>
 #include <span>
@@ -25,6 +26,7 @@
 #include "proxy/http_head.hpp"
 #include "proxy/http_util.hpp"
 #include "proxy/http_wire.hpp"
+#include "proxy/http2/h2_connection.hpp"
 #include "proxy/log.hpp"
 #include "proxy/retry_policy.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -68,19 +70,27 @@ std::string session_key(const tcp::endpoint& ep) {
 /// Client TLS handshake on a freshly connected upstream connection (spec §10.7): SNI = target
 /// hostname, chain and SAN verification armed by the context, a cached session offered for
 /// resumption. Returns "" or why it failed (the verification result when there is one).
-net::awaitable<std::string> handshake_upstream(request_ctx& c, upstream_connection& conn,
+/// `h2`: offer only h2 by ALPN, and fail unless the upstream agrees.
+net::awaitable<std::string> handshake_upstream(request_ctx& c, flex_stream& stream,
                                                const tcp::endpoint& ep,
-                                               clock_type::time_point deadline) {
+                                               clock_type::time_point deadline, bool h2) {
     const tls::client_context& ctx = *c.up.tls;
-    auto& ts = conn.stream.start_tls(ctx.native());
+    auto& ts = stream.start_tls(ctx.native());
     if (auto err = tls::prepare_client_stream(ts, ctx); !err.empty()) {
         co_return err;
     }
+    if (h2 && !tls::offer_h2(ts)) {
+        co_return std::string("cannot offer h2 by ALPN");
+    }
     const std::string key = session_key(ep);
     const bool offered = c.w.tls_sessions().resume(ts, ctx, key);
-    set_deadline(conn.stream, deadline);
+    set_deadline(stream, deadline);
     auto [ec] = co_await ts.async_handshake(net::ssl::stream_base::client, tok);
     if (!ec) {
+        if (h2 && tls::negotiated_alpn(ts) != "h2") {
+            co_return fmt::format("the upstream did not agree to h2 by ALPN (it chose \"{}\")",
+                                  tls::negotiated_alpn(ts));
+        }
         co_return std::string{};
     }
     if (offered) {
@@ -93,12 +103,60 @@ net::awaitable<std::string> handshake_upstream(request_ctx& c, upstream_connecti
     co_return fmt::format("TLS handshake failed: {}", why);
 }
 
+/// Whether the whole request body was read from downstream.
+bool request_body_done(const request_ctx& c) {
+    if (c.h2) {
+        return c.h2.st->in_end && c.h2.st->in.empty();
+    }
+    return c.parser.is_done();
+}
+
+/// `read_request_body` for a request on an HTTP/2 stream: takes what the stream received and
+/// gives the window back (so the client sends more only as the upstream takes it).
+net::awaitable<boost::system::error_code> read_h2_request_body(request_ctx& c, char* data,
+                                                               std::size_t cap, std::size_t& got,
+                                                               bool some) {
+    http2::stream& st = *c.h2.st;
+    const std::uint64_t limit = c.w.config().max_request_body;
+    while (got < cap) {
+        if (!st.in.empty()) {
+            const std::size_t n = std::min(cap - got, st.in.size());
+            std::memcpy(data + got, st.in.data(), n);
+            st.in.erase(0, n);
+            got += n;
+            c.h2.body_seen += n;
+            c.h2.conn->consume(st, n);
+            if (limit > 0 && c.h2.body_seen > limit) {
+                co_return http::error::body_limit;
+            }
+            if (some) {
+                break;
+            }
+            continue;
+        }
+        if (st.in_end) {
+            break;
+        }
+        if (st.closed) {
+            co_return http::error::partial_message;  // reset by the client mid-body
+        }
+        const bool woken = co_await st.ev.wait(clock_type::now() + c.w.config().downstream_idle);
+        if (!woken) {
+            co_return beast::error::timeout;
+        }
+    }
+    co_return boost::system::error_code{};
+}
+
 /// Reads request body bytes into [data, data + cap). Stops when the body is complete, the
 /// buffer is full, or (when `some`) as soon as any byte arrived. `got` receives the count.
 net::awaitable<boost::system::error_code> read_request_body(request_ctx& c, char* data,
                                                             std::size_t cap, std::size_t& got,
                                                             bool some) {
     got = 0;
+    if (c.h2) {
+        co_return co_await read_h2_request_body(c, data, cap, got, some);
+    }
     while (!c.parser.is_done() && got < cap) {
         c.parser.body_window(data + got, cap - got);
         if (c.down_buf.size() > 0) {
@@ -173,7 +231,9 @@ net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& 
                                            clock_type::time_point deadline, bool reused,
                                            bool& streamed) {
     const message_head& req = c.parser.head();
-    const bool chunked = c.parser.chunked() && req.count(http::field::transfer_encoding) > 0;
+    // An HTTP/2 request body of unknown length goes to an HTTP/1.1 upstream chunked (forward()
+    // set Transfer-Encoding for it).
+    const bool chunked = (c.h2 || c.parser.chunked()) && req.count(http::field::transfer_encoding) > 0;
     req.serialize_request(c.head);
     std::size_t body_apart = buffered;
     if (body_complete && !chunked && buffered <= small_body) {
@@ -198,7 +258,7 @@ net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& 
             co_return reused && sent == 0 ? write_status::stale : write_status::failed;
         }
     }
-    while (!c.parser.is_done()) {
+    while (!request_body_done(c)) {
         // Stream the rest of the body: read some from downstream, write it upstream.
         std::size_t got = 0;
         streamed = true;
@@ -210,10 +270,11 @@ net::awaitable<write_status> write_request(request_ctx& c, upstream_connection& 
             co_return write_status::downstream_failed;
         }
         c.bytes_in += got;
-        if (got == 0 && !c.parser.is_done()) {
+        const bool done = request_body_done(c);
+        if (got == 0 && !done) {
             continue;
         }
-        const auto bufs = body_piece({}, chunked, line, c.replay.data(), got, c.parser.is_done());
+        const auto bufs = body_piece({}, chunked, line, c.replay.data(), got, done);
         const std::size_t sent = try_write_now(conn.stream, bufs);
         if (sent < beast::buffer_bytes(bufs)) {
             // The request timeout starts once the whole request was received (Envoy's rule), so
@@ -236,21 +297,82 @@ bool is_http_parse_error(const boost::system::error_code& ec) {
 
 enum class relay_status { done, failed_before_downstream, failed };
 
-/// Relays the response whose head is in `p` downstream, streaming the body.
-net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection& conn,
-                                            response_head_parser& p,
-                                            clock_type::time_point deadline,
-                                            std::chrono::milliseconds idle) {
-    message_head& res = p.head();
-    c.status = res.status();
-    if (c.response_headers != nullptr) {
-        c.response_headers->assign_fields(res);
+/// The upstream side of a response relay: an HTTP/1.1 connection's parser.
+struct h1_source {
+    upstream_connection& conn;
+    response_head_parser& p;
+    clock_type::time_point deadline;
+    std::chrono::milliseconds idle;
+
+    [[nodiscard]] bool done() const { return p.is_done(); }
+    [[nodiscard]] bool chunked() const {
+        return p.chunked() && p.head().count(http::field::transfer_encoding) > 0;
     }
-    strip_hop_by_hop(res);
+    [[nodiscard]] const message_head* trailers() const { return nullptr; }  // not passed on
+    /// Reads the next body piece into c.chunk; `got` bytes.
+    net::awaitable<boost::system::error_code> read(request_ctx& c, std::size_t& got) {
+        const std::size_t cap = c.chunk.size();
+        p.body_window(c.chunk.data(), cap);
+        // Bytes already read with the head (usually the whole body) need no I/O.
+        auto ec = parse_buffered(p, conn.buffer);
+        got = cap - p.body_left();
+        if (!ec && got == 0 && !p.is_done() && conn.buffer.size() == 0 &&
+            try_read_now(conn.stream, conn.buffer, 16 * 1024) > 0) {
+            ec = parse_buffered(p, conn.buffer);
+            got = cap - p.body_left();
+        }
+        if (!ec && got == 0 && !p.is_done()) {
+            // Stream idle (route/listener `idle`): no upstream byte for that long ends the
+            // stream; the per-request deadline still bounds the whole response.
+            set_deadline(conn.stream,
+                         idle.count() > 0 ? std::min(deadline, clock_type::now() + idle) : deadline);
+            ec = co_await read_and_parse(conn.stream, conn.buffer, p, false);
+            got = cap - p.body_left();
+        }
+        co_return ec;
+    }
+};
+
+/// The upstream side of a response relay: an HTTP/2 stream.
+struct h2_source {
+    http2::connection& conn;
+    http2::stream& st;
+    clock_type::time_point deadline;
+    std::chrono::milliseconds idle;
+
+    [[nodiscard]] bool done() const { return st.in_end && st.in.empty(); }
+    [[nodiscard]] bool chunked() const { return false; }
+    [[nodiscard]] const message_head* trailers() const {
+        return st.has_trailers ? &st.trailers : nullptr;
+    }
+    net::awaitable<boost::system::error_code> read(request_ctx& c, std::size_t& got) {
+        got = 0;
+        while (st.in.empty() && !st.in_end) {
+            if (st.closed) {
+                co_return net::error::connection_reset;  // RST_STREAM or the connection died
+            }
+            const auto until =
+                idle.count() > 0 ? std::min(deadline, clock_type::now() + idle) : deadline;
+            const bool woken = co_await st.ev.wait(until);
+            if (!woken) {
+                co_return beast::error::timeout;
+            }
+        }
+        got = std::min(c.chunk.size(), st.in.size());
+        std::memcpy(c.chunk.data(), st.in.data(), got);
+        st.in.erase(0, got);
+        conn.consume(st, got);
+        co_return boost::system::error_code{};
+    }
+};
+
+/// The HTTP/1.x framing of a response head for this client; returns whether the body goes
+/// chunked.
+bool frame_h1_response(request_ctx& c, message_head& res, bool upstream_chunked) {
     const bool bodyless = c.head_request || c.status == 204 || c.status == 304;
     bool keep = c.client_keep_alive;
     // Whether the body goes downstream chunked (the parser decodes what the upstream sent).
-    bool chunked = p.chunked() && res.count(http::field::transfer_encoding) > 0;
+    bool chunked = upstream_chunked;
     if (bodyless) {
         // No body follows: never send a last-chunk.
         if (chunked) {
@@ -280,35 +402,23 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
     } else if (c.client_version < 11) {
         res.set(http::field::connection, "keep-alive");
     }
+    return chunked;
+}
 
+/// Relays a response to an HTTP/1.x client, streaming the body.
+template <class Source>
+net::awaitable<relay_status> relay_to_h1(request_ctx& c, message_head& res, Source& src) {
+    const bool chunked = frame_h1_response(c, res, src.chunked());
     // The head is serialised once and sent with the first body bytes; each piece is first read
     // from what is already buffered and written without suspending (http_wire.hpp). A chunked
     // body is re-chunked piece by piece (trailers are not passed on).
-    const std::size_t cap = c.chunk.size();
     res.serialize_response(c.head);
     bool head_pending = true;
     char line[24];
     for (;;) {
         std::size_t got = 0;
-        if (!p.is_done()) {
-            p.body_window(c.chunk.data(), cap);
-            // Bytes already read with the head (usually the whole body) need no I/O.
-            auto ec = parse_buffered(p, conn.buffer);
-            got = cap - p.body_left();
-            if (!ec && got == 0 && !p.is_done() && conn.buffer.size() == 0 &&
-                try_read_now(conn.stream, conn.buffer, 16 * 1024) > 0) {
-                ec = parse_buffered(p, conn.buffer);
-                got = cap - p.body_left();
-            }
-            if (!ec && got == 0 && !p.is_done()) {
-                // Stream idle (route/listener `idle`): no upstream byte for that long ends the
-                // stream; the per-request deadline still bounds the whole response.
-                set_deadline(conn.stream, idle.count() > 0
-                                              ? std::min(deadline, clock_type::now() + idle)
-                                              : deadline);
-                ec = co_await read_and_parse(conn.stream, conn.buffer, p, false);
-                got = cap - p.body_left();
-            }
+        if (!src.done()) {
+            const auto ec = co_await src.read(c, got);
             if (ec) {
                 if (!c.response_started) {
                     co_return relay_status::failed_before_downstream;
@@ -319,7 +429,7 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
                 co_return relay_status::failed;
             }
         }
-        const bool last = chunked && p.is_done();
+        const bool last = chunked && src.done();
         if (got > 0 || head_pending || last) {
             std::size_t body_apart = got;
             if (head_pending && !chunked && got <= small_body) {
@@ -342,10 +452,309 @@ net::awaitable<relay_status> relay_response(request_ctx& c, upstream_connection&
                 co_return relay_status::failed;
             }
         }
-        if (p.is_done()) {
+        if (src.done()) {
             co_return relay_status::done;
         }
     }
+}
+
+/// Relays a response to an HTTP/2 client stream: HEADERS, DATA as it comes (bounded by the
+/// stream's send buffer and the client's window), trailers when the upstream sent them.
+template <class Source>
+net::awaitable<relay_status> relay_to_h2(request_ctx& c, message_head& res, Source& src) {
+    http2::connection& down = *c.h2.conn;
+    http2::stream& st = *c.h2.st;
+    const bool bodyless = c.head_request || c.status == 204 || c.status == 304;
+    // A chunked HTTP/1.1 body becomes DATA frames (its framing header is not sent: h2_connection).
+    bool head_sent = false;
+    for (;;) {
+        std::size_t got = 0;
+        if (!src.done()) {
+            const auto ec = co_await src.read(c, got);
+            if (ec) {
+                if (!c.response_started) {
+                    co_return relay_status::failed_before_downstream;
+                }
+                down.reset(st, 2);  // INTERNAL_ERROR: the client sees the stream fail
+                co_return relay_status::failed;
+            }
+        }
+        const bool done = src.done() || bodyless;
+        const message_head* trailers = done ? src.trailers() : nullptr;
+        if (!head_sent) {
+            down.respond(st, res, done && got == 0 && trailers == nullptr);
+            head_sent = true;
+            c.response_started = true;
+            if (done && got == 0 && trailers == nullptr) {
+                co_return relay_status::done;
+            }
+        }
+        if (got > 0 || done) {
+            if (got > 0 && !bodyless) {
+                down.send_data(st, std::string_view(c.chunk.data(), got), done && trailers == nullptr);
+                c.bytes_out += got;
+            } else if (trailers == nullptr) {
+                down.send_data(st, {}, true);
+            }
+            if (trailers != nullptr) {
+                down.send_trailers(st, *trailers);
+            }
+            const bool room =
+                co_await down.wait_send_room(st, clock_type::now() + c.w.config().downstream_idle);
+            if (!room) {
+                co_return relay_status::failed;  // the client reset the stream or went away
+            }
+        }
+        if (done) {
+            co_return relay_status::done;
+        }
+    }
+}
+
+/// Relays the response whose head is in `res` downstream, streaming the body.
+template <class Source>
+net::awaitable<relay_status> relay_response(request_ctx& c, message_head& res, Source& src) {
+    c.status = res.status();
+    if (c.response_headers != nullptr) {
+        c.response_headers->assign_fields(res);
+    }
+    strip_hop_by_hop(res);
+    if (c.h2) {
+        co_return co_await relay_to_h2(c, res, src);
+    }
+    co_return co_await relay_to_h1(c, res, src);
+}
+
+
+// ---- HTTP/2 upstream --------------------------------------------------------------------------
+
+/// One attempt's HTTP/2 stream and the connection it rides on; the stream is released (reset
+/// if unfinished) when the attempt is over.
+struct h2_attempt {
+    std::shared_ptr<http2::client_connection> conn;
+    std::shared_ptr<http2::stream> st;
+    h2_attempt() = default;
+    h2_attempt(const h2_attempt&) = delete;
+    h2_attempt& operator=(const h2_attempt&) = delete;
+    ~h2_attempt() {
+        if (st) {
+            conn->h2->release(*st);
+        }
+    }
+};
+
+/// What the attempt loop does after an HTTP/2 attempt: judge `outcome` (go_on), try again at
+/// once without counting an attempt (again: the stream was refused before the peer processed
+/// it), or answer with `reply` (after recording a failure on the endpoint when `failed`).
+struct attempt_step {
+    enum class next_t { go_on, again, reply } next = next_t::go_on;
+    bool failed = false;
+    forward_result reply;
+};
+
+/// Sends the request body on an HTTP/2 stream: what is buffered, then (when the body is larger
+/// than the replay buffer) the rest as it arrives from downstream.
+net::awaitable<write_status> send_h2_body(request_ctx& c, http2::connection& h, http2::stream& st,
+                                          std::size_t buffered, bool body_complete,
+                                          bool& streamed) {
+    if (body_complete && buffered == 0) {
+        co_return write_status::ok;  // END_STREAM went with the head
+    }
+    if (!h.send_data(st, std::string_view(c.replay.data(), buffered), body_complete)) {
+        co_return write_status::failed;
+    }
+    while (!request_body_done(c)) {
+        std::size_t got = 0;
+        streamed = true;
+        const auto rec = co_await read_request_body(c, c.replay.data(), c.replay.size(), got, true);
+        if (rec == http::error::body_limit) {
+            co_return write_status::body_too_large;
+        }
+        if (rec) {
+            co_return write_status::downstream_failed;
+        }
+        c.bytes_in += got;
+        if (!h.send_data(st, std::string_view(c.replay.data(), got), request_body_done(c))) {
+            co_return write_status::failed;
+        }
+        const bool room = co_await h.wait_send_room(st, clock_type::now() + c.w.config().downstream_idle);
+        if (!room) {
+            co_return write_status::failed;
+        }
+    }
+    co_return write_status::ok;
+}
+
+/// Opens (or reuses) an HTTP/2 connection to `ep`, sends the request on a new stream and waits
+/// for the response head. Fills `outcome`/`detail` as the HTTP/1.1 attempt does.
+net::awaitable<attempt_step> attempt_h2(request_ctx& c, const tcp::endpoint& ep,
+                                        std::uint64_t tls_identity, std::size_t buffered,
+                                        bool body_complete, clock_type::time_point try_deadline,
+                                        clock_type::time_point req_deadline,
+                                        std::chrono::milliseconds idle, retry_state& rs,
+                                        bool& stale_retry_used, h2_attempt& a,
+                                        attempt_outcome& outcome, std::string& detail,
+                                        bool& tls_failed) {
+    const auto& cfg = c.w.config();
+    const auto where = [&ep]() { return fmt::format("{}:{}", ep.address().to_string(), ep.port()); };
+    const auto timed_out = [&]() {
+        return attempt_step{attempt_step::next_t::reply, true,
+                            forward_result{errc::upstream_timeout,
+                                           fmt::format("{} at {} did not answer within {} ms",
+                                                       c.up.what, where(),
+                                                       c.up.per_request_timeout.count()),
+                                           rs.retries_done > 0 ? static_cast<std::uint32_t>(flag_urx) : 0u}};
+    };
+    a.conn = c.w.h2_pool().find(ep, tls_identity);
+    if (a.conn && a.conn->connecting) {
+        // Another request is connecting to this endpoint: share its connection.
+        const auto keep = a.conn;
+        ++keep->waiting;
+        // Bounded by the connecting request's connect timeout: it cancels the timer either way.
+        auto [wec] = co_await keep->ready.async_wait(tok);
+        (void)wec;  // cancelled when connecting ended: the state says how
+        --keep->waiting;
+        if (keep->connecting || !keep->failure.empty() || !keep->h2 || !keep->h2->can_open()) {
+            outcome.kind = attempt_outcome::kind_t::connect_error;
+            detail = keep->connecting ? std::string("connect timeout")
+                     : !keep->failure.empty() ? keep->failure
+                                              : std::string("the HTTP/2 connection is full");
+            tls_failed = keep->failure.starts_with("TLS");
+            a.conn.reset();
+            co_return attempt_step{};
+        }
+    }
+    if (!a.conn) {
+        auto fresh = std::make_shared<http2::client_connection>(c.w.ioc().get_executor());
+        fresh->peer = ep;
+        fresh->tls_identity = tls_identity;
+        c.w.h2_pool().add_connecting(fresh);
+        set_deadline(fresh->io, std::min(try_deadline, clock_type::now() + cfg.connect_timeout));
+        auto [ec] = co_await fresh->io.async_connect(ep, tok);
+        if (ec) {
+            c.w.h2_pool().failed(fresh, ec == beast::error::timeout ? std::string("connect timeout")
+                                                                    : ec.message());
+            if (ec == beast::error::timeout && clock_type::now() >= req_deadline) {
+                co_return timed_out();
+            }
+            outcome.kind = attempt_outcome::kind_t::connect_error;
+            detail = fresh->failure;
+            co_return attempt_step{};
+        }
+        boost::system::error_code opt_ec;
+        fresh->io.socket().set_option(tcp::no_delay(true), opt_ec);  // latency only
+        if (c.up.tls != nullptr) {
+            std::string why = co_await handshake_upstream(
+                c, fresh->io, ep, std::min(try_deadline, clock_type::now() + cfg.connect_timeout), true);
+            if (!why.empty()) {
+                c.w.h2_pool().failed(fresh, why);
+                outcome.kind = attempt_outcome::kind_t::connect_error;
+                detail = std::move(why);
+                tls_failed = true;
+                log(log_level::warn, "outrigger: worker {}: {} at {}: {}", c.w.index(), c.up.what,
+                    where(), detail);
+                co_return attempt_step{};
+            }
+        }
+        http2::limits l;
+        l.idle = cfg.upstream_idle;
+        l.max_header_bytes = 64 * 1024;
+        c.w.h2_pool().start(fresh, l);
+        a.conn = std::move(fresh);
+    }
+    message_head& req = c.parser.head();
+    if (req[http::field::content_type].starts_with("application/grpc")) {
+        req.set(http::field::te, "trailers");  // gRPC requires it; hop-by-hop rules removed it
+    }
+    a.st = a.conn->h2->open(req, c.up.tls != nullptr ? "https" : "http", body_complete && buffered == 0);
+    if (!a.st) {
+        outcome.kind = attempt_outcome::kind_t::reset;
+        detail = "the HTTP/2 connection cannot take another stream";
+        co_return attempt_step{};
+    }
+    bool streamed = false;
+    const auto ws = co_await send_h2_body(c, *a.conn->h2, *a.st, buffered, body_complete, streamed);
+    if (ws == write_status::body_too_large) {
+        c.close_after = true;
+        co_return attempt_step{
+            attempt_step::next_t::reply, false,
+            forward_result{errc::body_too_large,
+                           fmt::format("request body exceeds the limit of {} bytes (--max-request-body)",
+                                       cfg.max_request_body),
+                           0}};
+    }
+    if (ws == write_status::downstream_failed) {
+        c.close_after = true;
+        co_return attempt_step{attempt_step::next_t::reply, false,
+                               forward_result{errc::downstream_protocol_error,
+                                              "client request body ended early", 0}};
+    }
+    if (streamed) {
+        rs.request_replayable = false;
+    }
+    // The response head: bounded by the per-try deadline and, when set, the stream idle timeout.
+    auto read_deadline = try_deadline;
+    bool idle_first = false;
+    if (idle.count() > 0 && clock_type::now() + idle < read_deadline) {
+        read_deadline = clock_type::now() + idle;
+        idle_first = true;
+    }
+    http2::stream& st = *a.st;
+    bool expired = false;
+    while (!st.head_done && !st.closed && ws == write_status::ok) {
+        const bool woken = co_await st.ev.wait(read_deadline);
+        if (!woken) {
+            expired = true;
+            break;
+        }
+    }
+    if (expired) {
+        if (idle_first) {
+            co_return attempt_step{attempt_step::next_t::reply, true,
+                                   forward_result{errc::idle_timeout,
+                                                  fmt::format("{} at {} sent nothing for {} ms (idle timeout)",
+                                                              c.up.what, where(), idle.count()),
+                                                  0}};
+        }
+        if (clock_type::now() >= req_deadline) {
+            co_return timed_out();
+        }
+        outcome.kind = attempt_outcome::kind_t::per_try_timeout;
+        detail = "per-try timeout";
+        co_return attempt_step{};
+    }
+    if (!st.head_done) {
+        if (st.refused && !streamed && !stale_retry_used) {
+            // REFUSED_STREAM, or above the last-stream-id of a GOAWAY: the upstream never
+            // processed it, so it is sent again on another connection, not counted as an attempt.
+            stale_retry_used = true;
+            ++c.w.counters().reused_retries;
+            co_return attempt_step{attempt_step::next_t::again, false, {}};
+        }
+        outcome.kind = attempt_outcome::kind_t::reset;
+        detail = ws != write_status::ok ? std::string("write failed")
+                                        : fmt::format("HTTP/2 stream reset (error code {})", st.error);
+        co_return attempt_step{};
+    }
+    if (st.head_too_large || st.head.status() < 100) {
+        co_return attempt_step{attempt_step::next_t::reply, true,
+                               forward_result{errc::upstream_protocol_error,
+                                              fmt::format("{} sent a malformed or oversized HTTP/2 "
+                                                          "response head",
+                                                          c.up.what),
+                                              0}};
+    }
+    outcome.kind = attempt_outcome::kind_t::response;
+    outcome.status = st.head.status();
+    if (const auto gs = st.head.find(std::string_view("grpc-status")); gs && !gs->empty() && gs->size() <= 2) {
+        int v = 0;
+        for (const char ch : *gs) {
+            v = ch >= '0' && ch <= '9' ? v * 10 + (ch - '0') : 99;
+        }
+        outcome.grpc_status = v;  // trailers-only: the call ended in the head (retryable by it)
+    }
+    c.upstream_first_byte = clock_type::now();
+    co_return attempt_step{};
 }
 
 }  // namespace
@@ -359,7 +768,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
 
     // 1. Buffer the request body (up to replay_buffer) so that attempts can be replayed.
     std::size_t buffered = 0;
-    bool body_complete = c.parser.is_done();
+    bool body_complete = request_body_done(c);
     if (!body_complete) {
         if (c.replay.empty()) {
             c.replay.resize(cfg.replay_buffer);
@@ -390,11 +799,14 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                                      fmt::format("malformed request body: {}", ec.message()), 0};
         }
         c.bytes_in += buffered;
-        body_complete = c.parser.is_done();
+        body_complete = request_body_done(c);
         if (body_complete) {
             // Fully buffered: re-frame with Content-Length (also when it came chunked).
             req.erase(http::field::transfer_encoding);
             req.content_length(buffered);
+        } else if (c.h2 && !c.up.h2 && req.count(http::field::content_length) == 0) {
+            // HTTP/2 body of unknown length, larger than the replay buffer: chunked for HTTP/1.1.
+            req.set(http::field::transfer_encoding, "chunked");
         }
     }
 
@@ -503,9 +915,29 @@ net::awaitable<forward_result> forward(request_ctx& c) {
         attempt_outcome outcome;
         std::string detail;
         const std::uint64_t tls_identity = c.up.tls != nullptr ? c.up.tls->id() : 0;
-        std::unique_ptr<upstream_connection> conn = c.w.pool().acquire(ep, tls_identity);
-        const bool reused = conn != nullptr;
         bool tls_failed = false;
+        std::unique_ptr<upstream_connection> conn;  // HTTP/1.1
+        h2_attempt h2a;                             // HTTP/2 (c.up.h2)
+        const auto where = [&ep]() { return fmt::format("{}:{}", ep.address().to_string(), ep.port()); };
+        if (c.up.h2) {
+            const attempt_step step =
+                co_await attempt_h2(c, ep, tls_identity, buffered, body_complete, try_deadline,
+                                    req_deadline, idle, st, stale_retry_used, h2a, outcome, detail,
+                                    tls_failed);
+            if (step.next == attempt_step::next_t::again) {
+                --c.attempts;
+                --tried_n;
+                continue;
+            }
+            if (step.next == attempt_step::next_t::reply) {
+                if (step.failed) {
+                    co_await record_outcome(ep, true);
+                }
+                co_return step.reply;
+            }
+        } else {
+        conn = c.w.pool().acquire(ep, tls_identity);
+        const bool reused = conn != nullptr;
         open_slot slot;
         if (!conn && c.up.limit_counters != nullptr && c.up.pool_limit != nullptr &&
             c.up.pool_limit->max_connections > 0) {
@@ -576,7 +1008,8 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                     // A failed handshake (bad chain, SAN, expired, no client cert accepted) is a
                     // connection failure: retried as one, 503 UF when it is the last.
                     std::string why = co_await handshake_upstream(
-                        c, *conn, ep, std::min(try_deadline, clock_type::now() + cfg.connect_timeout));
+                        c, conn->stream, ep,
+                        std::min(try_deadline, clock_type::now() + cfg.connect_timeout), false);
                     if (!why.empty()) {
                         outcome.kind = attempt_outcome::kind_t::connect_error;
                         detail = std::move(why);
@@ -587,7 +1020,6 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                 }
             }
         }
-        const auto where = [&ep]() { return fmt::format("{}:{}", ep.address().to_string(), ep.port()); };
         if (outcome.kind != attempt_outcome::kind_t::connect_error) {
             ++conn->requests;
             bool streamed = false;
@@ -724,6 +1156,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                 }
             }
         }
+        }  // HTTP/1.1 attempt
 
         const bool retry = should_retry(spec, outcome, st);
         // "Larger bodies are streamed and not retried, and the access log says so": flag BNR
@@ -738,10 +1171,17 @@ net::awaitable<forward_result> forward(request_ctx& c) {
             }
         }
         if (!retry && outcome.kind == attempt_outcome::kind_t::response) {
-            const bool upstream_keep_alive = p->keep_alive();
+            const bool upstream_keep_alive = h2a.st == nullptr && p->keep_alive();
             co_await record_outcome(ep, outcome.status >= 500);
             c.flags |= bnr;
-            const auto rs = co_await relay_response(c, *conn, *p, req_deadline, idle);
+            relay_status rs = relay_status::done;
+            if (h2a.st) {
+                h2_source src{*h2a.conn->h2, *h2a.st, req_deadline, idle};
+                rs = co_await relay_response(c, h2a.st->head, src);
+            } else {
+                h1_source src{*conn, *p, req_deadline, idle};
+                rs = co_await relay_response(c, p->head(), src);
+            }
             if (rs == relay_status::failed_before_downstream) {
                 co_return forward_result{
                     errc::upstream_reset,
@@ -753,7 +1193,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                 should_retry(spec, outcome, retry_state{0, false, true})) {
                 c.flags |= flag_urx;
             }
-            if (rs == relay_status::done && upstream_keep_alive && p->is_done() &&
+            if (rs == relay_status::done && upstream_keep_alive && conn && p->is_done() &&
                 conn->buffer.size() == 0) {
                 // Under an ingress pool limit with requests waiting, close instead of pooling:
                 // the freed slot serves a waiter on any worker.

@@ -107,13 +107,6 @@ std::string gateway_listener_label(std::uint16_t listener_port) {
 std::vector<std::string> gateway_protocol_warnings(const routing::gateway_snapshot& gw) {
     std::vector<std::string> out;
     for (const auto& l : gw.listeners) {
-        if (l.proto == routing::protocol::http2 || l.proto == routing::protocol::grpc) {
-            out.push_back(fmt::format(
-                "{}: served as HTTP/1.1 for now (the HTTP/2 codec is not in yet); its {} routes "
-                "match HTTP/1.1 requests{}",
-                l.display, routing::to_string(l.proto),
-                l.proto == routing::protocol::grpc ? ", gRPC clients cannot connect" : ""));
-        }
         if (l.health_check) {
             const auto& hc = *l.health_check;
             if (hc.protocol == "grpc") {

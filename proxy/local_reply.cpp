@@ -29,4 +29,55 @@ http::response<http::string_body> make_local_reply(errc e, std::string_view sent
     return res;
 }
 
+unsigned grpc_status_of(errc e) {
+    switch (e) {
+    case errc::upstream_timeout:
+    case errc::per_try_timeout:
+    case errc::idle_timeout:
+        return 4;  // DEADLINE_EXCEEDED
+    case errc::header_too_large:
+    case errc::body_too_large:
+        return 8;  // RESOURCE_EXHAUSTED
+    case errc::no_route:
+    case errc::egress_denied:
+    case errc::ambiguous_port:
+    case errc::no_listener:
+    case errc::unsupported:
+        return 12;  // UNIMPLEMENTED
+    case errc::connect_denied:
+    case errc::listener_tls_mismatch:
+        return 7;  // PERMISSION_DENIED
+    case errc::downstream_protocol_error:
+    case errc::upstream_protocol_error:
+        return 13;  // INTERNAL
+    case errc::no_provider:
+    case errc::no_endpoint:
+    case errc::upstream_connect_failed:
+    case errc::upstream_tls_failed:
+    case errc::upstream_reset:
+    case errc::pool_overflow:
+        return 14;  // UNAVAILABLE
+    case errc::ok:
+        return 0;
+    }
+    return 2;  // UNKNOWN
+}
+
+std::string grpc_message(std::string_view sentence) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    std::string out;
+    out.reserve(sentence.size());
+    for (const char ch : sentence) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x20 && c <= 0x7e && c != '%') {
+            out.push_back(ch);
+        } else {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        }
+    }
+    return out;
+}
+
 }  // namespace outrigger::proxy

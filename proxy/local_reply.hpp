@@ -23,4 +23,13 @@ namespace outrigger::proxy {
 make_local_reply(errc e, std::string_view sentence, std::uint32_t extra_flags, bool keep_alive,
                  std::uint32_t& flags_out);
 
+/// The gRPC status a gRPC caller gets for a local reply (grpc/doc/statuscodes.md), following
+/// Envoy's HTTP → gRPC mapping, refined where the cause is known: timeouts are
+/// DEADLINE_EXCEEDED (4), size limits RESOURCE_EXHAUSTED (8), unknown routes UNIMPLEMENTED (12),
+/// an unavailable upstream UNAVAILABLE (14).
+[[nodiscard]] unsigned grpc_status_of(errc e);
+
+/// `grpc-message` text: percent-encoded as the gRPC HTTP/2 protocol requires.
+[[nodiscard]] std::string grpc_message(std::string_view sentence);
+
 }  // namespace outrigger::proxy

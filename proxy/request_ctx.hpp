@@ -28,6 +28,19 @@ struct compiled_gateway_route;  // routing/gateway.hpp
 namespace outrigger::proxy {
 
 class worker;
+namespace http2 {
+class connection;
+struct stream;
+}  // namespace http2
+
+/// The HTTP/2 stream a request arrived on (null members: HTTP/1). Its body is read from the
+/// stream and the response goes back on it (proxy/http2/h2_connection.hpp).
+struct h2_downstream {
+    http2::connection* conn = nullptr;
+    http2::stream* st = nullptr;
+    std::uint64_t body_seen = 0;  // request body bytes taken so far (--max-request-body)
+    explicit operator bool() const noexcept { return st != nullptr; }
+};
 
 /// Where and how to send one request upstream.
 struct upstream_choice {
@@ -46,6 +59,8 @@ struct upstream_choice {
     std::string_view what;        // for reply bodies: `node "ns/name"`, `host "x"`, `local app`
     /// TLS origination (null: plaintext). Owned by the worker's pinned `tls_contexts`.
     const tls::client_context* tls = nullptr;
+    /// Speak HTTP/2 to it (the target listener's protocol is http2 or grpc).
+    bool h2 = false;
 };
 
 struct request_ctx {
@@ -63,6 +78,7 @@ struct request_ctx {
     bool head_request = false;
     bool expect_continue = false;
     upstream_choice up;
+    h2_downstream h2;  // set when the request came on an HTTP/2 stream
 
     // Outcome, for the access log and the session.
     unsigned status = 0;

@@ -45,7 +45,20 @@ bool should_retry(const routing::retry_spec* spec, attempt_outcome outcome,
         if ((e & ev::client_error) != 0 && s == 409) {
             return true;
         }
-        return false;
+        switch (outcome.grpc_status) {
+        case 1:
+            return (e & ev::grpc_cancelled) != 0;
+        case 4:
+            return (e & ev::grpc_deadline_exceeded) != 0;
+        case 8:
+            return (e & ev::grpc_resource_exhausted) != 0;
+        case 13:
+            return (e & ev::grpc_internal) != 0;
+        case 14:
+            return (e & ev::grpc_unavailable) != 0;
+        default:
+            return false;
+        }
     }
     }
     return false;

@@ -21,6 +21,9 @@ struct attempt_outcome {
     };
     kind_t kind = kind_t::response;
     unsigned status = 0;  // for `response`
+    /// For `response`: the gRPC status of a "trailers-only" response (grpc-status in the head),
+    /// -1 when there is none (spec §10.9 grpcRetryEvents).
+    int grpc_status = -1;
 };
 
 /// What the attempt loop knows besides the outcome.

@@ -161,15 +161,16 @@ tls_contexts::built build_tls_contexts(tls_contexts::snapshot_ptr snap, const tl
     struct server_listener {
         std::uint16_t port;
         const std::optional<routing::listener_tls>& tls;
+        routing::protocol proto;  // http2/grpc: ALPN offers h2 first
     };
     std::vector<server_listener> listeners;
     if (s.gateway != nullptr) {
         for (const auto& l : s.gateway->listeners) {
-            listeners.push_back({l.port, l.tls});
+            listeners.push_back({l.port, l.tls, l.proto});
         }
     } else {
         for (const auto& l : s.ingress) {
-            listeners.push_back({l.port, l.tls});
+            listeners.push_back({l.port, l.tls, l.proto});
         }
     }
     bool any_tls = false;
@@ -183,10 +184,18 @@ tls_contexts::built build_tls_contexts(tls_contexts::snapshot_ptr snap, const tl
             continue;
         }
         any_tls = true;
+        const bool h2 = l.proto == routing::protocol::http2 || l.proto == routing::protocol::grpc;
         std::string key = server_key(*l.tls);
+        if (h2) {
+            key += "|alpn=h2";  // same files, another ALPN offer: another context
+        }
         if (out->servers_.find(key) == out->servers_.end()) {
             auto ctx = obtain<tls::server_context_ptr>(
-                key, prev_servers, prev_failed, [&] { return tls::make_server_context(*l.tls); },
+                key, prev_servers, prev_failed,
+                [&] {
+                    return tls::make_server_context(
+                        *l.tls, h2 ? tls::server_alpn::h2_and_http11 : tls::server_alpn::http11);
+                },
                 out->failed_, res.new_errors, fmt::format("listener {} TLS", l.port), changed);
             if (!ctx) {
                 res.ingress_failed = true;

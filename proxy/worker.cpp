@@ -93,6 +93,7 @@ worker::~worker() {
     // Destroy everything that owns sockets or coroutine frames referencing us before the
     // io_context goes away: pooled connections, acceptors, timer, then the pending handlers.
     pool_.clear();
+    h2_pool_.clear();
     egress_.reset();
     ingress_.reset();
     tcp_listen_.clear();

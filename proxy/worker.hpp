@@ -33,6 +33,7 @@
 #include "proxy/tls_contexts.hpp"
 #include "proxy/resilience_counters.hpp"
 #include "proxy/upstream_pool.hpp"
+#include "proxy/http2/h2_client_pool.hpp"
 #include "routing/snapshot.hpp"
 #include "tls/session_cache.hpp"
 
@@ -115,6 +116,8 @@ public:
     [[nodiscard]] tls::session_cache& tls_sessions() { return tls_sessions_; }
     [[nodiscard]] const server_config& config() const { return cfg_; }
     [[nodiscard]] upstream_pool& pool() { return pool_; }
+    /// HTTP/2 upstream connections (shared by concurrent requests; proxy/http2/h2_client_pool.hpp).
+    [[nodiscard]] http2::client_pool& h2_pool() { return h2_pool_; }
     [[nodiscard]] endpoint_registry& endpoints() { return *endpoints_; }
     [[nodiscard]] fast_rng& rng() { return rng_; }
     [[nodiscard]] unsigned index() const { return index_; }
@@ -148,6 +151,7 @@ private:
     std::shared_ptr<const tls_contexts> tls_;
     tls::session_cache tls_sessions_;  // client-side resumption toward upstreams
     upstream_pool pool_;
+    http2::client_pool h2_pool_;
     std::unique_ptr<endpoint_registry> endpoints_;
     fast_rng rng_;
     access_log* log_;

@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(
   build-essential g++ cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev
-  libssl-dev libyaml-cpp-dev libfmt-dev catch2 libre2-dev
+  libssl-dev libyaml-cpp-dev libfmt-dev catch2 libre2-dev libnghttp2-dev
   curl openssl python3
   # Tests only: a second YAML reader for `outrigger inject`'s output (tests/integration/cli).
   python3-yaml
@@ -20,6 +20,8 @@ pkgs=(
   # Tests only: psql through two sidecars into an inbound tcp listener (tests/integration/tcp,
   # skipped without it). initdb/pg_ctl run from /usr/lib/postgresql/15/bin; no service started.
   postgresql postgresql-client
+  # Tests only: real HTTP/2 peers (nghttp, h2load; nghttpd as an h2 upstream).
+  nghttp2-client nghttp2-server
 )
 missing=()
 for p in "${pkgs[@]}"; do

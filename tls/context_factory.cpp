@@ -78,12 +78,18 @@ int verify_with_sans(int preverified, X509_STORE_CTX* store) {
 }
 
 constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr unsigned char alpn_h2_http11[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+constexpr unsigned char alpn_h2[] = {2, 'h', '2'};
 
-/// Server ALPN: select http/1.1 when offered; otherwise negotiate no protocol (not fatal).
+/// Server ALPN: select our first protocol the client offers (h2 before http/1.1 where the
+/// listener speaks HTTP/2); otherwise negotiate no protocol (not fatal: plain HTTP/1.1).
 int select_alpn(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
-                const unsigned char* in, unsigned int inlen, void* /*arg*/) {
+                const unsigned char* in, unsigned int inlen, void* arg) {
     unsigned char* selected = nullptr;
-    if (SSL_select_next_proto(&selected, outlen, alpn_http11, sizeof alpn_http11, in, inlen) ==
+    const bool h2 = arg != nullptr;
+    const unsigned char* ours = h2 ? alpn_h2_http11 : alpn_http11;
+    const unsigned int ours_len = h2 ? sizeof alpn_h2_http11 : sizeof alpn_http11;
+    if (SSL_select_next_proto(&selected, outlen, ours, ours_len, in, inlen) ==
         OPENSSL_NPN_NEGOTIATED) {
         *out = selected;
         return SSL_TLSEXT_ERR_OK;
@@ -301,7 +307,7 @@ client_context::~client_context() = default;
 
 namespace {
 
-result<server_context_ptr> build_server_context(const routing::listener_tls& cfg) {
+result<server_context_ptr> build_server_context(const routing::listener_tls& cfg, server_alpn alpn) {
     if (auto ok = require_file_source(cfg.certificate, "tls.certificate", true); !ok) {
         return fail(ok.error());
     }
@@ -329,7 +335,11 @@ result<server_context_ptr> build_server_context(const routing::listener_tls& cfg
         return fail(ok.error());
     }
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-    SSL_CTX_set_alpn_select_cb(ctx, &select_alpn, nullptr);
+    // The callback's argument says whether h2 is offered (any non-null pointer).
+    SSL_CTX_set_alpn_select_cb(ctx, &select_alpn,
+                               alpn == server_alpn::h2_and_http11
+                                   ? const_cast<unsigned char*>(alpn_h2_http11)
+                                   : nullptr);
     if (auto ok = use_certificate_and_key(ctx, cfg.certificate.certificate_chain,
                                           cfg.certificate.private_key);
         !ok) {
@@ -475,9 +485,9 @@ result<client_context_ptr> build_client_context(const routing::tls_origination& 
 
 }  // namespace
 
-result<server_context_ptr> make_server_context(const routing::listener_tls& cfg) {
+result<server_context_ptr> make_server_context(const routing::listener_tls& cfg, server_alpn alpn) {
     try {
-        return build_server_context(cfg);
+        return build_server_context(cfg, alpn);
     } catch (const std::exception& e) {
         // ssl::context's constructor throws when OpenSSL cannot allocate a context; bad_alloc.
         return fail(std::string("cannot create the server TLS context: ") + e.what());
@@ -550,6 +560,10 @@ std::string alpn_ssl(SSL* ssl) {
         SSL_get0_alpn_selected(ssl, &data, &len);
     }
     return data == nullptr ? std::string() : std::string(reinterpret_cast<const char*>(data), len);
+}
+
+bool offer_h2_ssl(SSL* ssl) {
+    return ssl != nullptr && SSL_set_alpn_protos(ssl, alpn_h2, sizeof alpn_h2) == 0;
 }
 
 bool session_reused_ssl(SSL* ssl) {

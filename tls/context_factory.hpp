@@ -120,7 +120,10 @@ using client_context_ptr = std::shared_ptr<const client_context>;
 /// Errors (never throws): certificate/trust source not `file` (sds, acm); a file missing,
 /// unreadable, empty or without a PEM certificate/key (the message names the file); private key
 /// not matching the certificate (names both files); OpenSSL failures.
-[[nodiscard]] result<server_context_ptr> make_server_context(const routing::listener_tls& cfg);
+/// What the server's ALPN selects: http/1.1 only, or h2 first (listeners of protocol http2/grpc).
+enum class server_alpn { http11, h2_and_http11 };
+[[nodiscard]] result<server_context_ptr> make_server_context(const routing::listener_tls& cfg,
+                                                             server_alpn alpn = server_alpn::http11);
 
 /// Builds the client context of a TLS origination. `verify`: `trust_file` loaded as the only
 /// trust, SSL_VERIFY_PEER, the server certificate must carry one of `sans` (falls back to `sni`
@@ -142,6 +145,7 @@ std::string verify_failure_reason_ssl(SSL* ssl);
 std::string server_name_ssl(SSL* ssl);
 std::string alpn_ssl(SSL* ssl);
 bool session_reused_ssl(SSL* ssl);
+bool offer_h2_ssl(SSL* ssl);
 certificate peer_certificate_ssl(SSL* ssl);
 }  // namespace detail
 
@@ -182,6 +186,13 @@ template <class SslStream>
 template <class SslStream>
 [[nodiscard]] std::string negotiated_alpn(SslStream& stream) {
     return detail::alpn_ssl(stream.native_handle());
+}
+
+/// Before the client handshake: offer only h2 by ALPN (an upstream listener of protocol http2 or
+/// grpc). Returns false when OpenSSL refused the list.
+template <class SslStream>
+bool offer_h2(SslStream& stream) {
+    return detail::offer_h2_ssl(stream.native_handle());
 }
 
 /// After the handshake: whether the session was resumed (abbreviated handshake).

@@ -1,0 +1,369 @@
+// HTTP/2 end to end (issue 15): the real `outrigger` binary with real HTTP/2 peers. Clients:
+// curl --http2-prior-knowledge, nghttp, h2load. Upstreams: nghttpd (h2c) for node listeners of
+// protocol http2, and the in-process HTTP/1.1 test upstream for http listeners.
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "tests/support/child_process.hpp"
+#include "tests/support/test_upstream.hpp"
+
+using namespace outrigger::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string run_capture(const std::string& cmd) {
+    std::string out;
+    FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
+    REQUIRE(f != nullptr);
+    char buf[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
+        out.append(buf, n);
+    }
+    ::pclose(f);
+    return out;
+}
+
+/// A port no one listens on right now (for peers that cannot report the port they bound).
+std::uint16_t free_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+struct temp_dir {
+    fs::path path;
+    temp_dir() {
+        char tmpl[] = "/tmp/outrigger-h2-XXXXXX";
+        REQUIRE(::mkdtemp(tmpl) != nullptr);
+        path = tmpl;
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    fs::path write(const std::string& name, const std::string& text) const {
+        std::ofstream(path / name) << text;
+        return path / name;
+    }
+};
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+/// nghttpd (h2c) serving `docroot` on a free port; -v prints every frame with its session id
+/// into `log` (a file: a pipe nobody reads would stop it).
+struct nghttpd {
+    std::uint16_t port;
+    fs::path log;
+    child_process proc;
+    nghttpd(const fs::path& docroot, std::uint16_t p)
+        : port(p),
+          log(docroot / "nghttpd.log"),
+          proc({"/bin/sh", "-c",
+                "exec /usr/sbin/nghttpd --no-tls -v -d '" + docroot.string() + "' " +
+                    std::to_string(p) + " >'" + (docroot / "nghttpd.log").string() + "' 2>&1"}) {
+        // Ready once it accepts: curl with prior knowledge until it answers.
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (std::chrono::steady_clock::now() < until) {
+            if (run_capture("curl -s -o /dev/null -w '%{http_code}' --http2-prior-knowledge "
+                            "http://127.0.0.1:" + std::to_string(port) + "/ready.txt") == "200") {
+                return;
+            }
+            ::usleep(20000);
+        }
+        FAIL("nghttpd did not start");
+    }
+};
+
+std::string node(const std::string& name, const std::string& protocol, std::uint16_t port,
+                 const std::string& backends = {}) {
+    return "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\nmetadata: {name: " + name +
+           ", namespace: shop}\nspec:\n  podSelector: {matchLabels: {app: " + name +
+           "}}\n  listeners:\n    - portMapping: {port: " + std::to_string(port) +
+           ", protocol: " + protocol + "}\n  serviceDiscovery: {dns: {hostname: " + name +
+           ".test.local}}\n" + backends;
+}
+
+const std::string mesh_head = R"(apiVersion: appmesh.k8s.aws/v1beta2
+kind: Mesh
+metadata: {name: shop}
+spec:
+  namespaceSelector: {matchLabels: {mesh: shop}}
+  egressFilter: {type: DROP_ALL}
+)";
+
+/// `svc.shop` → router (protocol `router_proto`) → node `svc` whose listener is `node_proto` on
+/// `port`; `web` is the client node with it as backend.
+std::string mesh_yaml(const std::string& router_proto, const std::string& node_proto, std::uint16_t port) {
+    const std::string route_kind = router_proto == "http2" ? "http2Route" : "httpRoute";
+    return mesh_head + node("svc", node_proto, port) +
+           node("web", "http", 8080,
+                "  backends:\n    - virtualService: {virtualServiceRef: {name: svc}}\n") +
+           "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualRouter\nmetadata: {name: svc, "
+           "namespace: shop}\nspec:\n  listeners:\n    - portMapping: {port: " + std::to_string(port) +
+           ", protocol: " + router_proto + "}\n  routes:\n    - name: all\n      " + route_kind +
+           ":\n        match: {prefix: /}\n        action:\n          weightedTargets:\n"
+           "            - virtualNodeRef: {name: svc}\n              weight: 1\n"
+           "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\nmetadata: {name: svc, "
+           "namespace: shop}\nspec:\n  awsName: svc.shop\n  provider:\n    virtualRouter:\n"
+           "      virtualRouterRef: {name: svc}\n";
+}
+
+struct proxy {
+    fs::path access_log;
+    child_process proc;
+    std::string egress;
+    std::string ingress;
+    proxy(const fs::path& mesh, const std::string& node_name, std::vector<std::string> extra)
+        : access_log(mesh.parent_path() / ("access-" + node_name + ".log")),
+          proc([&] {
+              std::vector<std::string> a{OUTRIGGER_BINARY, "run", "--mesh", mesh.string(), "--node",
+                                         node_name, "--egress-port", "0", "--ingress-port", "0",
+                                         "--ingress-address", "127.0.0.1", "--workers", "2",
+                                         "--access-log", access_log.string()};
+              a.insert(a.end(), extra.begin(), extra.end());
+              return a;
+          }()) {
+        egress = proc.wait_for(std::regex("egress listening on 127\\.0\\.0\\.1:([0-9]+)"),
+                               std::chrono::seconds(10));
+        REQUIRE_FALSE(egress.empty());
+    }
+};
+
+int count(const std::string& hay, const std::string& needle) {
+    int n = 0;
+    for (std::size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("h2: curl with prior knowledge on the egress port, HTTP/1.1 upstream", "[integration][h2]") {
+    test_upstream up([](const http::request<http::string_body>& req, upstream_reply& r) {
+        r.res.body() = "h1 upstream saw " + std::string(req.target()) + " " +
+                       std::string(req[http::field::host]) + "\n";
+        r.res.set("x-upstream", "yes");
+    });
+    temp_dir dir;
+    const auto mesh = dir.write("mesh.yaml", mesh_yaml("http", "http", 8080));
+    proxy px(mesh, "web", {"--connect-to", "svc.test.local:8080:127.0.0.1:" + std::to_string(up.port())});
+    const std::string base = "http://127.0.0.1:" + px.egress;
+    const std::string out = run_capture("curl -s -i --http2-prior-knowledge -H 'Host: svc.shop:8080' " +
+                                        base + "/a/b?q=1");
+    CHECK(out.rfind("HTTP/2 200", 0) == 0);
+    CHECK(out.find("x-upstream: yes") != std::string::npos);
+    CHECK(out.find("h1 upstream saw /a/b?q=1 svc.shop:8080") != std::string::npos);
+
+    SECTION("a request body, small and larger than the replay buffer, arrives whole") {
+        test_upstream echo([](const http::request<http::string_body>& req, upstream_reply& r) {
+            r.res.body() = std::to_string(req.body().size()) + " bytes\n";
+        });
+        proxy px2(mesh, "web", {"--connect-to", "svc.test.local:8080:127.0.0.1:" + std::to_string(echo.port())});
+        const auto small = dir.write("small.bin", std::string(1000, 'x'));
+        const auto big = dir.write("big.bin", std::string(800 * 1024, 'y'));
+        const std::string b2 = "http://127.0.0.1:" + px2.egress;
+        CHECK(run_capture("curl -s --http2-prior-knowledge -H 'Host: svc.shop:8080' --data-binary @" +
+                          small.string() + " " + b2 + "/") == "1000 bytes\n");
+        CHECK(run_capture("curl -s --http2-prior-knowledge -H 'Host: svc.shop:8080' --data-binary @" +
+                          big.string() + " " + b2 + "/") == "819200 bytes\n");
+    }
+    SECTION("many streams on one connection (nghttp) and concurrent clients (h2load)") {
+        std::string urls;
+        for (int i = 0; i < 20; ++i) {
+            urls += " " + base + "/s" + std::to_string(i);
+        }
+        const std::string n = run_capture("nghttp -n -s -H ':authority: svc.shop:8080'" + urls);
+        CHECK(count(n, " 200 ") + count(n, "200 ") >= 20);
+        const std::string h = run_capture("h2load -n 400 -c 4 -m 10 -H ':authority: svc.shop:8080' " + base + "/");
+        CHECK(h.find("400 succeeded, 0 failed, 0 errored") != std::string::npos);
+        CHECK(h.find("status codes: 400 2xx") != std::string::npos);
+    }
+    SECTION("a request no route matches gets the local reply on its stream") {
+        const std::string r = run_capture("curl -s -i --http2-prior-knowledge -H 'Host: nowhere.shop' " + base + "/");
+        CHECK(r.rfind("HTTP/2 404", 0) == 0);
+        // The connection survives: a second request on it (nghttp, two URIs) is answered.
+        const std::string two = run_capture("nghttp -s -H ':authority: nowhere.shop' " + base + "/ " + base + "/x");
+        CHECK(count(two, "404") >= 2);
+    }
+    SECTION("the access log says HTTP/2") {
+        run_capture("curl -s -o /dev/null --http2-prior-knowledge -H 'Host: svc.shop:8080' " + base + "/logged");
+        // The log is flushed in the background and at exit: stop the proxy, then read it.
+        REQUIRE(px.proc.terminate(std::chrono::seconds(10)) == 0);
+        CHECK(read_file(px.access_log).find("\"GET /logged HTTP/2\"") != std::string::npos);
+    }
+}
+
+TEST_CASE("h2: an http2 node listener is spoken to in HTTP/2, multiplexed", "[integration][h2]") {
+    temp_dir dir;
+    dir.write("ready.txt", "ready\n");
+    dir.write("hello.txt", "hello from nghttpd\n");
+    const std::uint16_t port = free_port();
+    nghttpd up(dir.path, port);
+    const auto mesh = dir.write("mesh.yaml", mesh_yaml("http2", "http2", port));
+    proxy px(mesh, "web", {"--connect-to", "svc.test.local:" + std::to_string(port) + ":127.0.0.1:" +
+                                               std::to_string(port)});
+    const std::string base = "http://127.0.0.1:" + px.egress;
+    const std::string host = "svc.shop:" + std::to_string(port);
+
+    SECTION("HTTP/1.1 client → h2 upstream") {
+        const std::string out = run_capture("curl -s -i -H 'Host: " + host + "' " + base + "/hello.txt");
+        CHECK(out.rfind("HTTP/1.1 200", 0) == 0);
+        CHECK(out.find("hello from nghttpd") != std::string::npos);
+    }
+    SECTION("h2 client → h2 upstream") {
+        const std::string out = run_capture("curl -s -i --http2-prior-knowledge -H 'Host: " + host + "' " +
+                                            base + "/hello.txt");
+        CHECK(out.rfind("HTTP/2 200", 0) == 0);
+        CHECK(out.find("hello from nghttpd") != std::string::npos);
+    }
+    SECTION("a missing file is the upstream's 404, not a proxy error") {
+        const std::string out = run_capture("curl -s -o /dev/null -w '%{http_code}' -H 'Host: " + host + "' " +
+                                            base + "/nope.txt");
+        CHECK(out == "404");
+    }
+    SECTION("400 requests from 8 concurrent clients share a few upstream connections") {
+        const std::string h = run_capture("h2load -n 400 -c 8 -m 10 -H ':authority: " + host + "' " + base +
+                                          "/hello.txt");
+        CHECK(h.find("400 succeeded, 0 failed, 0 errored") != std::string::npos);
+        // nghttpd -v numbers its sessions: one per upstream connection (the ready probe made one).
+        std::set<std::string> sessions;
+        const std::regex id_re("\\[id=([0-9]+)\\]");
+        const std::string log = read_file(up.log);
+        for (std::sregex_iterator it(log.begin(), log.end(), id_re), end; it != end; ++it) {
+            sessions.insert((*it)[1]);
+        }
+        // 2 workers; each opens one connection and more only when 100 streams are in flight.
+        CHECK(sessions.size() <= 1 + 2 * 2);
+        CHECK(sessions.size() >= 2);
+    }
+}
+
+TEST_CASE("h2: behind an http2 ingress listener the local app is spoken to in h2c", "[integration][h2]") {
+    temp_dir dir;
+    dir.write("ready.txt", "ready\n");
+    dir.write("hello.txt", "local app over h2c\n");
+    const std::uint16_t port = free_port();
+    nghttpd app(dir.path, port);
+    const auto mesh = dir.write("mesh.yaml", mesh_yaml("http2", "http2", port));
+    proxy px(mesh, "svc", {});
+    const std::string ingress =
+        px.proc.wait_for(std::regex("ingress listening on 127\\.0\\.0\\.1:([0-9]+)"), std::chrono::seconds(5));
+    REQUIRE_FALSE(ingress.empty());
+    const std::string url = "http://127.0.0.1:" + ingress + "/hello.txt";
+    CHECK(run_capture("curl -s " + url) == "local app over h2c\n");
+    CHECK(run_capture("curl -s --http2-prior-knowledge " + url) == "local app over h2c\n");
+}
+
+TEST_CASE("h2: protocol errors are answered by the protocol, the proxy stays up", "[integration][h2]") {
+    test_upstream up([](const http::request<http::string_body>&, upstream_reply& r) { r.res.body() = "ok\n"; });
+    temp_dir dir;
+    const auto mesh = dir.write("mesh.yaml", mesh_yaml("http", "http", 8080));
+    proxy px(mesh, "web", {"--connect-to", "svc.test.local:8080:127.0.0.1:" + std::to_string(up.port())});
+    const std::string base = "http://127.0.0.1:" + px.egress;
+    // The preface, then a DATA frame on stream 0 (a connection error): GOAWAY PROTOCOL_ERROR.
+    const std::string goaway = run_capture(
+        "timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + px.egress +
+        "; printf \"PRI * HTTP/2.0\\r\\n\\r\\nSM\\r\\n\\r\\n\\x00\\x00\\x00\\x04\\x00\\x00\\x00\\x00\\x00"
+        "\\x00\\x00\\x04\\x00\\x01\\x00\\x00\\x00\\x00abcd\" >&3; cat <&3' | od -An -tx1 | tr -d ' \\n'");
+    // GOAWAY: length 8+, type 0x07; error code PROTOCOL_ERROR (1) at the end of its payload.
+    CHECK(goaway.find("0700000000") != std::string::npos);
+    // A header the protocol forbids (connection-specific): the stream is reset, never forwarded.
+    const std::string bad = run_capture("nghttp -v -H 'connection: close' -H ':authority: svc.shop:8080' " + base + "/");
+    CHECK(bad.find("RST_STREAM") != std::string::npos);
+    CHECK(up.requests() == 0);
+    // And the proxy still answers.
+    CHECK(run_capture("curl -s --http2-prior-knowledge -H 'Host: svc.shop:8080' " + base + "/") == "ok\n");
+}
+
+namespace {
+
+/// `echo.grpc` → router (grpc, port `port`) with a grpcRoute for service test.Echo (retrying
+/// `unavailable`) → node `echo` (grpc listener) ; `web` has it as backend.
+std::string grpc_mesh(std::uint16_t port) {
+    const std::string p = std::to_string(port);
+    return mesh_head + node("echo", "grpc", port) +
+           node("web", "http", 8080,
+                "  backends:\n    - virtualService: {virtualServiceRef: {name: echo}}\n") +
+           "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualRouter\nmetadata: {name: echo, "
+           "namespace: shop}\nspec:\n  listeners:\n    - portMapping: {port: " + p +
+           ", protocol: grpc}\n  routes:\n    - name: echo\n      grpcRoute:\n"
+           "        match: {serviceName: test.Echo}\n        retryPolicy:\n"
+           "          grpcRetryEvents: [unavailable]\n          maxRetries: 2\n"
+           "          perRetryTimeout: {unit: s, value: 5}\n        action:\n"
+           "          weightedTargets:\n            - virtualNodeRef: {name: echo}\n"
+           "              weight: 1\n"
+           "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\nmetadata: {name: echo, "
+           "namespace: shop}\nspec:\n  awsName: echo.grpc\n  provider:\n    virtualRouter:\n"
+           "      virtualRouterRef: {name: echo}\n";
+}
+
+const std::string grpc_peer = std::string(OUTRIGGER_SOURCE_DIR) + "/tests/integration/http2/grpc_peer.py";
+
+}  // namespace
+
+TEST_CASE("grpc: real gRPC calls through the egress and ingress sides", "[integration][h2][grpc]") {
+    const std::uint16_t port = free_port();
+    child_process server({"/usr/bin/python3", grpc_peer, "server", std::to_string(port)});
+    REQUIRE(server.wait_for(std::regex("(ready)"), std::chrono::seconds(20)) == "ready");
+    temp_dir dir;
+    const auto mesh = dir.write("mesh.yaml", grpc_mesh(port));
+    proxy px(mesh, "web", {"--connect-to", "echo.test.local:" + std::to_string(port) + ":127.0.0.1:" +
+                                               std::to_string(port)});
+    const std::string target = "127.0.0.1:" + px.egress;
+    const std::string authority = "echo.grpc:" + std::to_string(port);
+    const auto call = [&](const std::string& method, const std::string& payload) {
+        return run_capture("/usr/bin/python3 " + grpc_peer + " call " + target + " " + authority + " " +
+                           method + " " + payload);
+    };
+    CHECK(call("/test.Echo/Say", "hello") == "OK echo:hello\n");
+    CHECK(call("/test.Echo/Count", "n") == "OK n0\nOK n1\nOK n2\n");
+    // The server's own status and message come back in the trailers, untouched.
+    CHECK(call("/test.Echo/Fail", "x") == "FAILED_PRECONDITION asked to fail\n");
+    // grpcRetryEvents: unavailable → the proxy retries; the caller sees the second answer.
+    CHECK(call("/test.Echo/Flaky", "x") == "OK second try:x\n");
+    // No grpcRoute for this service: a gRPC status, never an HTTP error page.
+    const std::string none = call("/other.Service/Do", "x");
+    CHECK(none.rfind("UNIMPLEMENTED ", 0) == 0);
+    CHECK(none.find("[NR]") != std::string::npos);
+
+    SECTION("the ingress side speaks h2c to the local gRPC app") {
+        proxy in(mesh, "echo", {});
+        const std::string ingress =
+            in.proc.wait_for(std::regex("ingress listening on 127\\.0\\.0\\.1:([0-9]+)"), std::chrono::seconds(5));
+        REQUIRE_FALSE(ingress.empty());
+        CHECK(run_capture("/usr/bin/python3 " + grpc_peer + " call 127.0.0.1:" + ingress + " " + authority +
+                          " /test.Echo/Say inbound") == "OK echo:inbound\n");
+    }
+    SECTION("an upstream that is down is UNAVAILABLE to the caller") {
+        server.signal(SIGKILL);
+        REQUIRE(server.wait_exit(std::chrono::seconds(5)) >= 0);
+        const std::string down = call("/test.Echo/Say", "x");
+        CHECK(down.rfind("UNAVAILABLE ", 0) == 0);
+    }
+}
