@@ -307,6 +307,29 @@ void connection::fail_all(std::uint32_t code) {
     streams_.clear();
 }
 
+bool connection::feed(std::string_view bytes) {
+    const auto rv = nghttp2_session_mem_recv(
+        session_, reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    if (rv < 0) {
+        nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+        return false;
+    }
+    return true;
+}
+
+std::string connection::take_output() {
+    std::string out;
+    for (;;) {
+        const std::uint8_t* data = nullptr;
+        const auto n = nghttp2_session_mem_send(session_, &data);
+        if (n <= 0) {
+            break;
+        }
+        out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+    }
+    return out;
+}
+
 bool connection::can_open() const {
     if (dead_ || reading_done_ || goaway_received_) {
         return false;

@@ -153,6 +153,13 @@ public:
     /// Called by the stream's coroutine when it is done with the stream.
     void release(stream& s);
 
+    // ---- Without I/O (fuzz/fuzz_h2_server.cpp, unit tests) ------------------------------------
+    /// Hands `bytes` to the session as if read from the peer. False once the session refused
+    /// them (a connection error: its GOAWAY is in `take_output`).
+    bool feed(std::string_view bytes);
+    /// What the session would write to the peer now.
+    std::string take_output();
+
     [[nodiscard]] bool is_tls() const { return io_.is_tls(); }
     [[nodiscard]] flex_stream& io() { return io_; }
 
