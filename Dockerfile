@@ -18,7 +18,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential g++ cmake ninja-build pkg-config \
       libboost1.81-dev libboost-url1.81-dev libboost-json1.81-dev \
-      libssl-dev libyaml-cpp-dev libfmt-dev libre2-dev \
+      libssl-dev libyaml-cpp-dev libfmt-dev libre2-dev libnghttp2-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -43,7 +43,7 @@ FROM debian:12-slim AS runtime
 # list honest). libc6, libgcc-s1 and libstdc++6 come with the base image.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libyaml-cpp0.7 libfmt9 libre2-9 libboost-json1.81.0 libboost-url1.81.0 libssl3 \
+      libyaml-cpp0.7 libfmt9 libre2-9 libboost-json1.81.0 libboost-url1.81.0 libssl3 libnghttp2-14 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 1337 outrigger \
  && useradd --system --uid 1337 --gid 1337 --no-create-home --shell /usr/sbin/nologin outrigger

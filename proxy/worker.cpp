@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "proxy/downstream_session.hpp"
 #include "proxy/log.hpp"
 #include "proxy/tcp/listener_entry.hpp"
 #include "proxy/tcp/tcp_listen.hpp"
