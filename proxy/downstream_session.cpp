@@ -490,10 +490,16 @@ struct parsed_target {
     bool absolute = false;
 };
 
-/// Parses the target and authority of the request. Returns false (with the 400 already written)
-/// when they are malformed.
-net::awaitable<bool> parse_request_target(session_state& s, request_ctx& c, parsed_target& t,
-                                          bool& keep) {
+/// A local reply a decider chose; the caller writes it (the sentence lives in the session's
+/// buffers or is a literal).
+struct local_answer {
+    errc e = errc::ok;
+    std::string_view sentence;
+};
+
+/// Parses the target and authority of the request. Returns false (with `out`, the 400 to write)
+/// when they are malformed. Plain functions, not coroutines: no frame per request.
+bool parse_request_target(session_state& s, parsed_target& t, local_answer& out) {
     const message_head& req = s.req_head;
     const std::string_view target = req.target();
     std::string_view authority_text;
@@ -508,27 +514,23 @@ net::awaitable<bool> parse_request_target(session_state& s, request_ctx& c, pars
         origin = target;
         authority_text = req[http::field::host];
     } else {
-        keep = co_await write_local_reply(
-            s, c, errc::downstream_protocol_error,
+        out = local_answer{errc::downstream_protocol_error,
             assign_fmt(s.what_buf, "malformed request target \"{}\": use origin-form with a Host "
                                    "header or absolute-form http://host:port/path",
-                       target.substr(0, 200)),
-            0);
-        co_return false;
+                       target.substr(0, 200))};
+        return false;
     }
     if (authority_text.empty() && s.orig_dst) {
         authority_text = s.orig_host;  // no Host (HTTP/1.0): the original address names it
     }
     authority a;
     if (!parse_authority(authority_text, a)) {
-        keep = co_await write_local_reply(
-            s, c, errc::downstream_protocol_error,
+        out = local_answer{errc::downstream_protocol_error,
             authority_text.empty()
                 ? std::string_view("request names no host: send a Host header or an absolute URI")
                 : std::string_view(assign_fmt(s.what_buf, "malformed host \"{}\"",
-                                              authority_text.substr(0, 200))),
-            0);
-        co_return false;
+                                              authority_text.substr(0, 200)))};
+        return false;
     }
     if (absolute) {
         s.authority_buf.assign(authority_text);
@@ -541,7 +543,7 @@ net::awaitable<bool> parse_request_target(session_state& s, request_ctx& c, pars
     t.origin = origin;
     t.a = a;
     t.absolute = absolute;
-    co_return true;
+    return true;
 }
 
 /// The routing view of the request (routing::request_view): normalised path into a reused
@@ -579,12 +581,11 @@ routing::request_view routing_view(session_state& s, const parsed_target& t) {
 /// origination context), passthrough under the egress filter, or the local reply of each
 /// refusal. Shared by the egress and gateway listeners: the gateway's request continues exactly
 /// as an outbound request (spec §10.15). `passthrough` false (gateway): never unmodelled egress.
-/// Returns false (with the reply already written) when the request is answered locally.
-net::awaitable<bool> serve_decision(session_state& s, request_ctx& c, const routing::snapshot& snap,
-                                    const tls_contexts* tls, const routing::route_decision& d,
-                                    std::string_view host, std::uint16_t port,
-                                    std::optional<std::uint16_t> authority_port, bool absolute,
-                                    bool passthrough, bool& keep) {
+/// Returns false (with `out`, the local reply to write) when the request is answered locally.
+bool serve_decision(session_state& s, request_ctx& c, const routing::snapshot& snap,
+                    const tls_contexts* tls, const routing::route_decision& d, std::string_view host,
+                    std::uint16_t port, std::optional<std::uint16_t> authority_port, bool absolute,
+                    bool passthrough, local_answer& out) {
     const message_head& req = s.req_head;
     c.service = d.service;
     c.route = d.route;
@@ -610,13 +611,11 @@ net::awaitable<bool> serve_decision(session_state& s, request_ctx& c, const rout
         c.up.what = t->display;
         if (t->endpoints.kind == routing::endpoint_source::kind_t::none ||
             t->endpoints.hostname.empty()) {
-            keep = co_await write_local_reply(
-                s, c, errc::no_endpoint,
+            out = local_answer{errc::no_endpoint,
                 assign_fmt(s.origin_buf, "no healthy upstream: virtual node \"{}\" has no service "
                                          "discovery",
-                           t->node_name),
-                0);
-            co_return false;
+                           t->node_name)};
+        return false;
         }
         if (t->tls.mode != routing::tls_origination::mode_t::plaintext) {
             // TLS origination (spec §10.7): the context was built with the snapshot. Without one
@@ -624,18 +623,16 @@ net::awaitable<bool> serve_decision(session_state& s, request_ctx& c, const rout
             // that expects TLS.
             c.up.tls = tls != nullptr ? tls->client(*t) : nullptr;
             if (c.up.tls == nullptr) {
-                keep = co_await write_local_reply(
-                    s, c, errc::upstream_tls_failed,
+                out = local_answer{errc::upstream_tls_failed,
                     assign_fmt(s.origin_buf, "no TLS context toward virtual node \"{}\" ({}): {}",
                                t->node_name, t->tls.source,
                                tls != nullptr ? std::string_view(tls->client_error(*t))
-                                              : std::string_view("TLS contexts not loaded")),
-                    0);
-                co_return false;
+                                              : std::string_view("TLS contexts not loaded"))};
+        return false;
             }
         }
         prepare_upstream_head(s, absolute);
-        co_return true;
+        return true;
     }
     case outcome::unmodelled:
     case outcome::wrong_port: {
@@ -653,7 +650,7 @@ net::awaitable<bool> serve_decision(session_state& s, request_ctx& c, const rout
             c.up.per_request_timeout = std::chrono::milliseconds{0};
             c.up.what = "the requested host";
             prepare_upstream_head(s, absolute);
-            co_return true;
+            return true;
         }
         std::string& msg = s.origin_buf;
         msg.clear();
@@ -684,8 +681,8 @@ net::awaitable<bool> serve_decision(session_state& s, request_ctx& c, const rout
                 }
             }
         }
-        keep = co_await write_local_reply(s, c, errc::egress_denied, msg, 0);
-        co_return false;
+        out = local_answer{errc::egress_denied, msg};
+        return false;
     }
     case outcome::ambiguous_port: {
         s.port_list.clear();
@@ -695,31 +692,26 @@ net::awaitable<bool> serve_decision(session_state& s, request_ctx& c, const rout
                            fmt::make_format_args(sp.port));
             }
         }
-        keep = co_await write_local_reply(
-            s, c, errc::ambiguous_port,
+        out = local_answer{errc::ambiguous_port,
             assign_fmt(s.origin_buf, "virtual service \"{}\" listens on ports {}: name one in the "
                                      "Host header or URI",
-                       host, s.port_list),
-            0);
-        co_return false;
+                       host, s.port_list)};
+        return false;
     }
     case outcome::no_route:
         break;
     case outcome::no_provider:
-        keep = co_await write_local_reply(
-            s, c, errc::no_provider,
-            assign_fmt(s.origin_buf, "virtual service \"{}\" has no provider", host), 0);
-        co_return false;
+        out = local_answer{errc::no_provider,
+            assign_fmt(s.origin_buf, "virtual service \"{}\" has no provider", host)};
+        return false;
     }
     const std::string_view router =
         d.service != nullptr ? std::string_view(d.service->provider_name) : std::string_view("?");
-    keep = co_await write_local_reply(
-        s, c, errc::no_route,
+    out = local_answer{errc::no_route,
         assign_fmt(s.origin_buf, "no route of virtual router \"{}\" matches {} {} for virtual "
                                  "service \"{}\"",
-                   router, req.method_string(), s.norm_path.substr(0, 200), host),
-        0);
-    co_return false;
+                   router, req.method_string(), s.norm_path.substr(0, 200), host)};
+        return false;
 }
 
 /// Egress: route with the snapshot or apply the egress filter. Returns false (with the reply
@@ -727,14 +719,19 @@ net::awaitable<bool> serve_decision(session_state& s, request_ctx& c, const rout
 net::awaitable<bool> classify_egress(session_state& s, request_ctx& c, const routing::snapshot& snap,
                                      const tls_contexts* tls, bool& keep) {
     parsed_target t;
-    if (!co_await parse_request_target(s, c, t, keep)) {
-        co_return false;
+    local_answer out;
+    bool go = parse_request_target(s, t, out);
+    if (go) {
+        const routing::request_view view = routing_view(s, t);
+        const routing::route_decision d = routing::decide(snap, view, s.w.rng().next32());
+        s.host_buf.assign(t.a.host);
+        go = serve_decision(s, c, snap, tls, d, s.host_buf, view.port.value_or(0), t.a.port,
+                            t.absolute, true, out);
     }
-    const routing::request_view view = routing_view(s, t);
-    const routing::route_decision d = routing::decide(snap, view, s.w.rng().next32());
-    s.host_buf.assign(t.a.host);
-    co_return co_await serve_decision(s, c, snap, tls, d, s.host_buf, view.port.value_or(0),
-                                      t.a.port, t.absolute, true, keep);
+    if (!go) {
+        keep = co_await write_local_reply(s, c, out.e, out.sentence, 0);
+    }
+    co_return go;
 }
 
 /// Writes the gateway listener's health-check answer (proxy/gateway_listener.hpp).
@@ -769,7 +766,9 @@ net::awaitable<bool> classify_gateway(session_state& s, request_ctx& c, const ro
         co_return false;
     }
     parsed_target t;
-    if (!co_await parse_request_target(s, c, t, keep)) {
+    local_answer out;
+    if (!parse_request_target(s, t, out)) {
+        keep = co_await write_local_reply(s, c, out.e, out.sentence, 0);
         co_return false;
     }
     const routing::request_view view = routing_view(s, t);
@@ -808,8 +807,9 @@ net::awaitable<bool> classify_gateway(session_state& s, request_ctx& c, const ro
     s.norm_path.assign(rw.path);  // the outbound step's reply sentences name the rewritten path
     const std::uint16_t port =
         route.target_port.value_or(step.outbound.port != nullptr ? step.outbound.port->port : 0);
-    if (!co_await serve_decision(s, c, snap, tls, step.outbound, route.target_service, port,
-                                 std::nullopt, true, false, keep)) {
+    if (!serve_decision(s, c, snap, tls, step.outbound, route.target_service, port, std::nullopt,
+                        true, false, out)) {
+        keep = co_await write_local_reply(s, c, out.e, out.sentence, 0);
         co_return false;
     }
     // connectionPool (spec §10.12): on a gateway it limits the internal hop, here the upstream

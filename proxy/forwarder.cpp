@@ -309,26 +309,30 @@ struct h1_source {
         return p.chunked() && p.head().count(http::field::transfer_encoding) > 0;
     }
     [[nodiscard]] const message_head* trailers() const { return nullptr; }  // not passed on
-    /// Reads the next body piece into c.chunk; `got` bytes.
-    net::awaitable<boost::system::error_code> read(request_ctx& c, std::size_t& got) {
+    /// The next body piece into c.chunk (`got` bytes) without waiting: true when it decided
+    /// (bytes, the end, or an error in `ec`); false when the upstream must be waited for (`wait`).
+    /// Two steps so that the usual response (its body read with the head) makes no coroutine.
+    bool read_now(request_ctx& c, std::size_t& got, boost::system::error_code& ec) {
         const std::size_t cap = c.chunk.size();
         p.body_window(c.chunk.data(), cap);
         // Bytes already read with the head (usually the whole body) need no I/O.
-        auto ec = parse_buffered(p, conn.buffer);
+        ec = parse_buffered(p, conn.buffer);
         got = cap - p.body_left();
         if (!ec && got == 0 && !p.is_done() && conn.buffer.size() == 0 &&
             try_read_now(conn.stream, conn.buffer, 16 * 1024) > 0) {
             ec = parse_buffered(p, conn.buffer);
             got = cap - p.body_left();
         }
-        if (!ec && got == 0 && !p.is_done()) {
-            // Stream idle (route/listener `idle`): no upstream byte for that long ends the
-            // stream; the per-request deadline still bounds the whole response.
-            set_deadline(conn.stream,
-                         idle.count() > 0 ? std::min(deadline, clock_type::now() + idle) : deadline);
-            ec = co_await read_and_parse(conn.stream, conn.buffer, p, false);
-            got = cap - p.body_left();
-        }
+        return ec || got > 0 || p.is_done();
+    }
+    net::awaitable<boost::system::error_code> wait(request_ctx& c, std::size_t& got) {
+        // Stream idle (route/listener `idle`): no upstream byte for that long ends the
+        // stream; the per-request deadline still bounds the whole response.
+        const std::size_t cap = c.chunk.size();
+        set_deadline(conn.stream,
+                     idle.count() > 0 ? std::min(deadline, clock_type::now() + idle) : deadline);
+        const auto ec = co_await read_and_parse(conn.stream, conn.buffer, p, false);
+        got = cap - p.body_left();
         co_return ec;
     }
 };
@@ -345,7 +349,22 @@ struct h2_source {
     [[nodiscard]] const message_head* trailers() const {
         return st.has_trailers ? &st.trailers : nullptr;
     }
-    net::awaitable<boost::system::error_code> read(request_ctx& c, std::size_t& got) {
+    bool read_now(request_ctx& c, std::size_t& got, boost::system::error_code& ec) {
+        got = 0;
+        ec = {};
+        if (st.in.empty() && !st.in_end) {
+            return false;
+        }
+        take(c, got);
+        return true;
+    }
+    void take(request_ctx& c, std::size_t& got) {
+        got = std::min(c.chunk.size(), st.in.size());
+        std::memcpy(c.chunk.data(), st.in.data(), got);
+        st.in.erase(0, got);
+        conn.consume(st, got);
+    }
+    net::awaitable<boost::system::error_code> wait(request_ctx& c, std::size_t& got) {
         got = 0;
         while (st.in.empty() && !st.in_end) {
             if (st.closed) {
@@ -358,10 +377,7 @@ struct h2_source {
                 co_return beast::error::timeout;
             }
         }
-        got = std::min(c.chunk.size(), st.in.size());
-        std::memcpy(c.chunk.data(), st.in.data(), got);
-        st.in.erase(0, got);
-        conn.consume(st, got);
+        take(c, got);
         co_return boost::system::error_code{};
     }
 };
@@ -418,7 +434,10 @@ net::awaitable<relay_status> relay_to_h1(request_ctx& c, message_head& res, Sour
     for (;;) {
         std::size_t got = 0;
         if (!src.done()) {
-            const auto ec = co_await src.read(c, got);
+            boost::system::error_code ec;
+            if (!src.read_now(c, got, ec)) {
+                ec = co_await src.wait(c, got);
+            }
             if (ec) {
                 if (!c.response_started) {
                     co_return relay_status::failed_before_downstream;
@@ -470,7 +489,10 @@ net::awaitable<relay_status> relay_to_h2(request_ctx& c, message_head& res, Sour
     for (;;) {
         std::size_t got = 0;
         if (!src.done()) {
-            const auto ec = co_await src.read(c, got);
+            boost::system::error_code ec;
+            if (!src.read_now(c, got, ec)) {
+                ec = co_await src.wait(c, got);
+            }
             if (ec) {
                 if (!c.response_started) {
                     co_return relay_status::failed_before_downstream;
@@ -511,7 +533,8 @@ net::awaitable<relay_status> relay_to_h2(request_ctx& c, message_head& res, Sour
     }
 }
 
-/// Relays the response whose head is in `res` downstream, streaming the body.
+/// Relays the response whose head is in `res` downstream, streaming the body. Not a coroutine
+/// itself: it picks the sink's coroutine (one frame per response, not two).
 template <class Source>
 net::awaitable<relay_status> relay_response(request_ctx& c, message_head& res, Source& src) {
     c.status = res.status();
@@ -520,9 +543,9 @@ net::awaitable<relay_status> relay_response(request_ctx& c, message_head& res, S
     }
     strip_hop_by_hop(res);
     if (c.h2) {
-        co_return co_await relay_to_h2(c, res, src);
+        return relay_to_h2(c, res, src);
     }
-    co_return co_await relay_to_h1(c, res, src);
+    return relay_to_h1(c, res, src);
 }
 
 
