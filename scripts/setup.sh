@@ -15,6 +15,8 @@ pkgs=(
   iptables tcpdump
   # Tests only: the TCP proxy tests (tests/integration/tcp) run real redis servers and redis-cli.
   redis-server redis-tools
+  # CI's image stage (scripts/build-image.sh): builds the Dockerfile without a Docker engine.
+  buildah podman mmdebstrap
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -497,7 +497,12 @@ std::string join_env(const json::object& container) {
 std::string join_args(const json::object& container) {
     std::string out;
     for (const auto& a : container.at("args").get_array()) {
-        out += (out.empty() ? "" : " ") + std::string(a.get_string());
+        // Appended piecewise: `const char* + std::string` trips g++ 12's -Wrestrict false
+        // positive at -O3 (GCC PR 105329) in Release builds.
+        if (!out.empty()) {
+            out += ' ';
+        }
+        out += a.get_string();
     }
     return out;
 }
