@@ -4,9 +4,9 @@
 #            (Release) and lays out the runtime filesystem with scripts/image-rootfs.sh.
 #   init     Debian 12 slim + iptables + deploy/iptables-init.sh: the pod's init container
 #            (--target init). Runs as root with NET_ADMIN.
-#   runtime  (default, last) FROM scratch: the stripped binary, exactly the shared libraries
-#            `ldd` names and the dynamic loader, /etc/passwd with UID 1337, the canary mesh.
-#            No shell, no package manager. About 18 MB (README, "Container image").
+#   runtime  (default, last) FROM scratch: the stripped binary, the probes' bash, head, grep, cat
+#            and sleep, exactly the shared libraries `ldd` names for those and the dynamic loader,
+#            /etc/passwd with UID 1337, the canary mesh. No package manager.
 #
 # Here (no Docker engine): bash scripts/build-image.sh (buildah, checks, sizes). With Docker:
 #   docker build -t outrigger . && docker build --target init -t outrigger-init .
@@ -55,7 +55,7 @@ ENTRYPOINT ["/usr/local/bin/iptables-init.sh"]
 
 FROM scratch AS runtime
 COPY --from=build /rootfs /
-ENV OUTRIGGER_MESH=/etc/outrigger
+ENV PATH=/usr/local/bin:/usr/bin OUTRIGGER_MESH=/etc/outrigger
 # App Mesh's ports: 15000 ingress, 15001 egress, 9901 admin (127.0.0.1 only).
 EXPOSE 15000
 USER 1337:1337

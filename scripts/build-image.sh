@@ -13,8 +13,8 @@
 #   CMAKE_ARGS=-DOUTRIGGER_WERROR=ON bash scripts/build-image.sh
 # Checks: `outrigger version` and `outrigger validate` on the canary mesh run inside the runtime
 # image (buildah run --isolation chroot); every library ldd names for the image's binary is in the
-# image at that path, and the image holds no other shared object; the dynamic loader inside the
-# image resolves them all; the image user is 1337:1337 and /etc/passwd names UID 1337; the init
+# image at that path (and those of the probes' bash, head, grep, cat, sleep), and the image holds
+# no other shared object; the dynamic loader inside the image resolves them all; the image user is 1337:1337 and /etc/passwd names UID 1337; the init
 # image runs iptables and holds deploy/iptables-init.sh as its entrypoint. Fails when the runtime
 # image exceeds MAX_RUNTIME_BYTES (default 40000000, 40 MB). Needs root (buildah mount).
 set -euo pipefail
@@ -87,12 +87,11 @@ val=$(run "$rt" -- /usr/local/bin/outrigger validate /etc/outrigger/mesh.yaml 2>
 echo "build-image: runtime: outrigger validate /etc/outrigger/mesh.yaml -> $(tail -1 <<<"$val")"
 
 mnt=$(buildah mount "$rt")
-# What the binary needs (ldd on this Debian 12 host, the build stage's release) ...
-mapfile -t needed < <(ldd "$mnt/usr/local/bin/outrigger" |
-  awk '/not found/ {print "MISSING:" $1} /=>/ && $3 ~ /^\// {print $3} !/=>/ && $1 ~ /^\// {print $1}' | sort -u)
+# What the binary and the probes' tools need (ldd on this Debian 12 host) ...
+mapfile -t needed < <(bash scripts/image-rootfs.sh --libraries "$mnt/usr/local/bin/outrigger") ||
+  die "ldd cannot resolve the libraries of the image's binary"
 [ ${#needed[@]} -gt 0 ] || die "ldd named no library for the image's binary"
 for p in "${needed[@]}"; do
-  case "$p" in MISSING:*) die "ldd cannot resolve ${p#MISSING:} for the image's binary" ;; esac
   [ -f "$mnt$p" ] || die "$p (named by ldd) is not in the runtime image"
 done
 # ... is exactly the shared objects in the image ...
@@ -101,10 +100,14 @@ extra=$(comm -13 <(printf '%s\n' "${needed[@]}") <(printf '%s\n' "${present[@]}"
 [ -z "$extra" ] || die "the runtime image holds shared objects ldd does not name: $extra"
 # ... and the loader inside the image finds them there.
 loader=$(ldd "$mnt/usr/local/bin/outrigger" | awk '!/=>/ && $1 ~ /^\// {print $1}')
-list=$(run "$rt" -- "$loader" --list /usr/local/bin/outrigger) ||
-  die "the image's dynamic loader cannot list the binary's libraries"
-! grep -q 'not found' <<<"$list" || die "inside the image: $(grep 'not found' <<<"$list")"
+for f in /usr/local/bin/outrigger /usr/bin/bash /usr/bin/head /usr/bin/grep /usr/bin/cat /usr/bin/sleep; do
+  list=$(run "$rt" -- "$loader" --list "$f") || die "the image's dynamic loader cannot list $f's libraries"
+  ! grep -q 'not found' <<<"$list" || die "inside the image, for $f: $(grep 'not found' <<<"$list")"
+done
 echo "build-image: runtime: ${#needed[@]} files from ldd (libraries and loader), all present, nothing else"
+# The readiness probe's pipeline, with the image's PATH.
+run "$rt" -- bash -c "printf 'HTTP/1.0 200 OK\r\n\r\n' | head -1 | grep -q ' 200 ' && cat /etc/passwd >/dev/null && sleep 0" ||
+  die "the probe tools (bash head grep cat sleep) do not run in the runtime image"
 
 user=$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$RUNTIME_TAG")
 [ "$user" = "1337:1337" ] || die "runtime image user is '$user', not 1337:1337"

@@ -3,10 +3,11 @@
 # scripts/build-image.sh builds and checks the real images):
 #   - the runtime stage is FROM scratch, copies the tree of scripts/image-rootfs.sh, runs as
 #     USER 1337:1337 with ENTRYPOINT outrigger run, and the build stage runs image-rootfs.sh;
-#   - scripts/image-rootfs.sh, run on BINARY, lays out a tree holding every library ldd names
-#     (and nothing else shared), with UID 1337 in /etc/passwd;
+#   - scripts/image-rootfs.sh, run on BINARY, lays out a tree holding every library ldd names for
+#     the binary and the probes' tools (and nothing else shared), with UID 1337 in /etc/passwd;
 #   - as root: that tree alone runs the binary (`chroot TREE outrigger version`, and `outrigger
-#     validate` on the canary mesh), so no library is missing and none is found on the host.
+#     validate` on the canary mesh, and the probe tools), so no library is missing and none is
+#     found on the host.
 #
 #   scripts/check-dockerfile.sh [BINARY] [DOCKERFILE]    (defaults: build/outrigger, Dockerfile)
 #
@@ -34,6 +35,7 @@ grep -Eq '^COPY --from=build /rootfs /$' <<<"$runtime" || problem "runtime stage
 grep -Eq '^USER 1337:1337$' <<<"$runtime" || problem "runtime stage is not USER 1337:1337"
 grep -Eq '^ENTRYPOINT \["/usr/local/bin/outrigger", *"run"\]$' <<<"$runtime" ||
   problem "runtime ENTRYPOINT is not [\"/usr/local/bin/outrigger\", \"run\"]"
+grep -Eq '^ENV PATH=/usr/local/bin:/usr/bin' <<<"$runtime" || problem "runtime stage sets no PATH (scratch has none)"
 grep -Eq 'scripts/image-rootfs\.sh build-release/outrigger /rootfs' "$dockerfile" ||
   problem "the build stage does not run scripts/image-rootfs.sh build-release/outrigger /rootfs"
 
@@ -44,7 +46,7 @@ if ! bash scripts/image-rootfs.sh "$bin" "$tree" examples/canary/mesh.yaml >"$tr
 fi
 rm -f "$tree.log"
 
-mapfile -t needed < <(ldd "$bin" | awk '/=>/ && $3 ~ /^\// {print $3} !/=>/ && $1 ~ /^\// {print $1}' | sort -u)
+mapfile -t needed < <(bash scripts/image-rootfs.sh --libraries "$bin")
 for p in "${needed[@]}"; do
   [ -f "$tree$p" ] || problem "$p (ldd) is not in the tree"
 done
@@ -70,6 +72,11 @@ if list=$(chroot "$tree" "$loader" --list /usr/local/bin/outrigger 2>&1); then
   ! grep -q 'not found' <<<"$list" || problem "chroot: $(grep 'not found' <<<"$list")"
 else
   problem "chroot: the tree's dynamic loader cannot list the binary: $list"
+fi
+# The readiness probe's pipeline (deploy/kubernetes, cli/inject) with its tools from the tree.
+if ! out=$(chroot "$tree" /usr/bin/bash -c \
+    "printf 'HTTP/1.0 200 OK\r\n\r\n' | head -1 | grep -q ' 200 ' && cat /etc/passwd >/dev/null && sleep 0" 2>&1); then
+  problem "chroot: the probe tools (bash head grep cat sleep) do not run: $out"
 fi
 [ "$fail" -eq 0 ] || exit 1
 echo "check-dockerfile: ${#needed[@]} files from ldd in the runtime tree; outrigger version and validate run in it alone"
