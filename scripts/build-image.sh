@@ -15,7 +15,8 @@
 # image (buildah run --isolation chroot); every library ldd names for the image's binary is in the
 # image at that path (and those of the probes' bash, head, grep, cat, sleep), and the image holds
 # no other shared object; the dynamic loader inside the image resolves them all; the image user is 1337:1337 and /etc/passwd names UID 1337; the init
-# image runs iptables and holds deploy/iptables-init.sh as its entrypoint. Fails when the runtime
+# image runs iptables and holds deploy/iptables-init.sh as its entrypoint; the readiness probe and
+# preStop command of deploy/kubernetes pass against `outrigger run` inside the runtime image. Fails when the runtime
 # image exceeds MAX_RUNTIME_BYTES (default 40000000, 40 MB). Needs root (buildah mount).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -115,6 +116,22 @@ grep -q '^outrigger:x:1337:1337:' "$mnt/etc/passwd" || die "/etc/passwd has no o
 entry=$(buildah inspect --type image --format '{{json .OCIv1.Config.Entrypoint}}' "$RUNTIME_TAG")
 [ "$entry" = '["/usr/local/bin/outrigger","run"]' ] || die "runtime entrypoint is $entry"
 echo "build-image: runtime: user $user, entrypoint $entry"
+# The sidecar's own probes (deploy/kubernetes, word for word) against `outrigger run` inside the
+# image, in a private network namespace (its 127.0.0.1:9901 is the image's alone).
+manifest=deploy/kubernetes/20-my-interview-service-v1.yaml
+ready_cmd=$(sed -n 's|^ *- \(exec 3<>/dev/tcp/127\.0\.0\.1/9901 .*GET /ready .*\)$|\1|p' "$manifest" | head -1)
+drain_cmd=$(sed -n 's|^ *- \(exec 3<>/dev/tcp/127\.0\.0\.1/9901 .*/drain_listeners.*\)$|\1|p' "$manifest" | head -1)
+[ -n "$ready_cmd" ] && [ -n "$drain_cmd" ] || die "no readiness/preStop command found in $manifest"
+buildah config --env "READY_CMD=$ready_cmd" --env "DRAIN_CMD=$drain_cmd" "$rt"
+probe_script='outrigger run --mesh /etc/outrigger/mesh.yaml --log-level warn & pid=$!
+for ((i = 0; i < 100; i++)); do bash -c "$READY_CMD" && break; sleep 0.1; done
+((i < 100)) || { echo "readiness probe never passed"; kill $pid; exit 1; }
+bash -c "$DRAIN_CMD" || { echo "preStop command failed"; kill $pid; exit 1; }
+kill -TERM $pid && wait $pid'
+unshare --net sh -c 'ip link set lo up && exec "$@"' sh \
+  buildah run --isolation chroot "$rt" -- bash -c "$probe_script" ||
+  die "the readiness probe and preStop of $manifest do not work against outrigger run in the image"
+echo "build-image: runtime: the manifests' readiness probe and preStop pass against outrigger run in the image"
 runtime_bytes=$(podman image inspect --format '{{.Size}}' "$RUNTIME_TAG")
 runtime_gz=$(tar -C "$mnt" -cf - . | gzip -9 | wc -c)
 
