@@ -37,7 +37,10 @@ COPY tls ./tls
 COPY scripts/image-rootfs.sh ./scripts/
 COPY examples/canary/mesh.yaml ./examples/canary/
 ARG CMAKE_ARGS=""
+# ccache hashes LANG: the host's value (scripts/build-image.sh passes it) makes its entries match.
+ARG CCACHE_LANG=""
 RUN if [ -d /ccache ]; then export CCACHE_DIR=/ccache CCACHE_BASEDIR=/src CCACHE_NOHASHDIR=1; \
+      if [ -n "$CCACHE_LANG" ]; then export LANG="$CCACHE_LANG"; fi; \
     else export CCACHE_DISABLE=1; fi \
  && cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release $CMAKE_ARGS \
       -DOUTRIGGER_TESTS=OFF -DOUTRIGGER_BENCH=OFF >/dev/null \

@@ -60,7 +60,7 @@ bud=(buildah bud --isolation chroot --layers --pull=false --build-arg "CMAKE_ARG
 ccache_dir=${CCACHE_HOST_DIR:-$(ccache -k cache_dir 2>/dev/null || true)}
 if [ -n "$ccache_dir" ]; then
   mkdir -p "$ccache_dir"
-  bud+=(-v "$ccache_dir:/ccache")
+  bud+=(-v "$ccache_dir:/ccache" --build-arg "CCACHE_LANG=${LANG:-}")
 fi
 step "buildah bud --target init -> $INIT_TAG"
 "${bud[@]}" --target init -t "$INIT_TAG" . >/tmp/outrigger-image-init.log 2>&1 ||
@@ -113,8 +113,8 @@ run "$rt" -- bash -c "printf 'HTTP/1.0 200 OK\r\n\r\n' | head -1 | grep -q ' 200
 user=$(buildah inspect --type image --format '{{.OCIv1.Config.User}}' "$RUNTIME_TAG")
 [ "$user" = "1337:1337" ] || die "runtime image user is '$user', not 1337:1337"
 grep -q '^outrigger:x:1337:1337:' "$mnt/etc/passwd" || die "/etc/passwd has no outrigger with UID 1337"
-entry=$(buildah inspect --type image --format '{{json .OCIv1.Config.Entrypoint}}' "$RUNTIME_TAG")
-[ "$entry" = '["/usr/local/bin/outrigger","run"]' ] || die "runtime entrypoint is $entry"
+entry=$(buildah inspect --type image --format '{{.OCIv1.Config.Entrypoint}}' "$RUNTIME_TAG")
+[ "$entry" = '[/usr/local/bin/outrigger run]' ] || die "runtime entrypoint is $entry"
 echo "build-image: runtime: user $user, entrypoint $entry"
 # The sidecar's own probes (deploy/kubernetes, word for word) against `outrigger run` inside the
 # image, in a private network namespace (its 127.0.0.1:9901 is the image's alone).
@@ -142,8 +142,8 @@ imnt=$(buildah mount "$it")
 cmp -s deploy/iptables-init.sh "$imnt/usr/local/bin/iptables-init.sh" ||
   die "the init image's /usr/local/bin/iptables-init.sh is not deploy/iptables-init.sh"
 [ -x "$imnt/usr/local/bin/iptables-init.sh" ] || die "the init script is not executable"
-ientry=$(buildah inspect --type image --format '{{json .OCIv1.Config.Entrypoint}}' "$INIT_TAG")
-[ "$ientry" = '["/usr/local/bin/iptables-init.sh"]' ] || die "init entrypoint is $ientry"
+ientry=$(buildah inspect --type image --format '{{.OCIv1.Config.Entrypoint}}' "$INIT_TAG")
+[ "$ientry" = '[/usr/local/bin/iptables-init.sh]' ] || die "init entrypoint is $ientry"
 run "$it" -- bash -n /usr/local/bin/iptables-init.sh || die "the init script does not parse in the init image"
 echo "build-image: init: $ipt, entrypoint $ientry"
 init_bytes=$(podman image inspect --format '{{.Size}}' "$INIT_TAG")
