@@ -39,13 +39,14 @@ COPY examples/canary/mesh.yaml ./examples/canary/
 ARG CMAKE_ARGS=""
 # ccache hashes LANG: the host's value (scripts/build-image.sh passes it) makes its entries match.
 ARG CCACHE_LANG=""
-RUN if [ -d /ccache ]; then export CCACHE_DIR=/ccache CCACHE_BASEDIR=/src CCACHE_NOHASHDIR=1; \
+RUN if [ -d /ccache ]; then export CCACHE_DIR=/ccache CCACHE_BASEDIR=/src CCACHE_NOHASHDIR=1 \
+      CCACHE_STATSLOG=/tmp/ccache-stats.log; \
       if [ -n "$CCACHE_LANG" ]; then export LANG="$CCACHE_LANG"; fi; \
     else export CCACHE_DISABLE=1; fi \
  && cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release $CMAKE_ARGS \
       -DOUTRIGGER_TESTS=OFF -DOUTRIGGER_BENCH=OFF >/dev/null \
  && ninja -C build-release outrigger \
- && if [ -d /ccache ]; then ccache -s | grep -Ei 'hits|misses' || true; fi \
+ && if [ -d /ccache ]; then echo "ccache, this build: $(ccache --show-log-stats | grep -Ei '^ *(hits|misses):' | tr -s ' ' | tr '\n' ' ')"; fi \
  && build-release/outrigger version \
  && bash scripts/image-rootfs.sh build-release/outrigger /rootfs examples/canary/mesh.yaml
 

@@ -68,7 +68,7 @@ step "buildah bud --target init -> $INIT_TAG"
 step "buildah bud (runtime) -> $RUNTIME_TAG"
 "${bud[@]}" -t "$RUNTIME_TAG" . >/tmp/outrigger-image-runtime.log 2>&1 ||
   { tail -60 /tmp/outrigger-image-runtime.log; die "runtime image build (log: /tmp/outrigger-image-runtime.log)"; }
-grep -E '^(cache)?(hits|misses|Hits|Misses|  (Hits|Misses))' /tmp/outrigger-image-runtime.log | sed 's/^/build-image: ccache in the build stage: /' || true
+grep '^ccache, this build:' /tmp/outrigger-image-runtime.log | sed 's/^/build-image: /' || true
 
 # 3. Checks, in containers of each image.
 ctrs=()
