@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # outrigger sidecar image (issue 9, issue 14). Multi-stage:
 #   build    Debian 12 (slim) with the build packages of scripts/setup.sh; builds the `outrigger` binary
 #            (Release) and lays out the runtime filesystem with scripts/image-rootfs.sh.
