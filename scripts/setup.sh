@@ -22,6 +22,8 @@ pkgs=(
   postgresql postgresql-client
   # Tests only: real HTTP/2 peers (nghttp, h2load; nghttpd as an h2 upstream).
   nghttp2-client nghttp2-server
+  # CI's image stage (scripts/build-image.sh): builds the Dockerfile without a Docker engine.
+  buildah podman mmdebstrap
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -488,8 +488,13 @@ std::string join_env(const json::object& container) {
     std::string out;
     for (const auto& e : container.at("env").get_array()) {
         const auto& eo = e.get_object();
-        out += (out.empty() ? "" : " ") + std::string(eo.at("name").get_string()) + "=" +
-               std::string(eo.at("value").get_string());
+        // Appended piecewise (g++ 12 -Wrestrict false positive at -O3, see join_args).
+        if (!out.empty()) {
+            out += ' ';
+        }
+        out += eo.at("name").get_string();
+        out += '=';
+        out += eo.at("value").get_string();
     }
     return out;
 }
@@ -497,7 +502,12 @@ std::string join_env(const json::object& container) {
 std::string join_args(const json::object& container) {
     std::string out;
     for (const auto& a : container.at("args").get_array()) {
-        out += (out.empty() ? "" : " ") + std::string(a.get_string());
+        // Appended piecewise: `const char* + std::string` trips g++ 12's -Wrestrict false
+        // positive at -O3 (GCC bug 105329) in Release builds.
+        if (!out.empty()) {
+            out += ' ';
+        }
+        out += a.get_string();
     }
     return out;
 }

@@ -80,7 +80,8 @@ inline run_result run_outrigger(const std::vector<std::string>& args,
     }
     cmd += shell_quote(OUTRIGGER_BINARY);
     for (const auto& a : args) {
-        cmd += " " + shell_quote(a);
+        cmd += ' ';  // not `" " + ...`: g++ 12's -Wrestrict false positive at -O3 (Release)
+        cmd += shell_quote(a);
     }
     cmd += " <" + shell_quote(in) + " >" + shell_quote((io.path / "out").string()) + " 2>" +
            shell_quote((io.path / "err").string());
