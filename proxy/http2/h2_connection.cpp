@@ -69,8 +69,11 @@ int cb_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t code, void*
 }
 
 ssize_t cb_read_body(nghttp2_session*, std::int32_t id, std::uint8_t* buf, std::size_t len,
-                     std::uint32_t* flags, nghttp2_data_source*, void* user) {
-    return static_cast<ssize_t>(self_of(user)->read_body(id, buf, len, flags));
+                     std::uint32_t* flags, nghttp2_data_source* src, void* user) {
+    // The source is the stream itself (submit_head): nghttp2 reads only open streams, which the
+    // stream table keeps alive.
+    return static_cast<ssize_t>(
+        self_of(user)->read_body(*static_cast<stream*>(src->ptr), id, buf, len, flags));
 }
 
 /// Connection-specific fields never go into an HTTP/2 head (RFC 9113 §8.2.2); Host becomes
@@ -658,12 +661,8 @@ int connection::on_stream_close(std::int32_t id, std::uint32_t code) {
     return 0;
 }
 
-long connection::read_body(std::int32_t id, std::uint8_t* buf, std::size_t len, std::uint32_t* flags) {
-    const auto it = streams_.find(id);
-    if (it == streams_.end()) {
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-    }
-    stream& s = *it->second;
+long connection::read_body(stream& s, std::int32_t id, std::uint8_t* buf, std::size_t len,
+                           std::uint32_t* flags) {
     const std::size_t n = std::min(len, s.out_pending());
     if (n > 0) {
         std::memcpy(buf, s.out.data() + s.out_off, n);

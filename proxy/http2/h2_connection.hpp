@@ -169,7 +169,7 @@ public:
     int on_frame_recv(std::int32_t id, std::uint8_t type, std::uint8_t flags, std::uint8_t cat);
     int on_data(std::int32_t id, std::string_view data);
     int on_stream_close(std::int32_t id, std::uint32_t code);
-    long read_body(std::int32_t id, std::uint8_t* buf, std::size_t len, std::uint32_t* flags);
+    long read_body(stream& s, std::int32_t id, std::uint8_t* buf, std::size_t len, std::uint32_t* flags);
 
 private:
     boost::asio::awaitable<void> writer();
