@@ -23,6 +23,7 @@
 #include "tests/support/child_process.hpp"
 #include "tests/support/generated_certs.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/shell.hpp"
 #include "tests/support/test_upstream.hpp"
 
 using namespace outrigger::test;
@@ -38,24 +39,9 @@ bool has(const std::string& hay, const std::string& needle) {
     return hay.find(needle) != std::string::npos;
 }
 
-std::string run_capture(const std::string& cmd) {
-    std::string out;
-    FILE* f = ::popen(cmd.c_str(), "r");
-    REQUIRE(f != nullptr);
-    char buf[4096];
-    std::size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-        out.append(buf, n);
-    }
-    ::pclose(f);
-    return out;
-}
+std::string run_capture(const std::string& cmd) { return capture_stdout(cmd); }
 
-std::uint16_t free_port() {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    return a.local_endpoint().port();
-}
+std::uint16_t free_port() { return free_loopback_port(); }
 
 std::string temp_dir() {
     char tmpl[] = "/tmp/outrigger-gw-XXXXXX";

@@ -1,9 +1,7 @@
 // HTTP/2 end to end (issue 15): the real `outrigger` binary with real HTTP/2 peers. Clients:
 // curl --http2-prior-knowledge, nghttp, h2load. Upstreams: nghttpd (h2c) for node listeners of
 // protocol http2, and the in-process HTTP/1.1 test upstream for http listeners.
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,6 +16,8 @@
 #include <catch2/catch.hpp>
 
 #include "tests/support/child_process.hpp"
+#include "tests/support/generated_certs.hpp"
+#include "tests/support/shell.hpp"
 #include "tests/support/test_upstream.hpp"
 
 using namespace outrigger::test;
@@ -25,32 +25,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string run_capture(const std::string& cmd) {
-    std::string out;
-    FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
-    REQUIRE(f != nullptr);
-    char buf[4096];
-    std::size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-        out.append(buf, n);
-    }
-    ::pclose(f);
-    return out;
-}
+/// Output and errors of a command (curl, nghttp, h2load and the gRPC peer report on both).
+std::string run_capture(const std::string& cmd) { return capture_stdout(cmd + " 2>&1"); }
 
-/// A port no one listens on right now (for peers that cannot report the port they bound).
-std::uint16_t free_port() {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t len = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
+std::uint16_t free_port() { return free_loopback_port(); }
 
 struct temp_dir {
     fs::path path;
@@ -365,5 +343,87 @@ TEST_CASE("grpc: real gRPC calls through the egress and ingress sides", "[integr
         REQUIRE(server.wait_exit(std::chrono::seconds(5)) >= 0);
         const std::string down = call("/test.Echo/Say", "x");
         CHECK(down.rfind("UNAVAILABLE ", 0) == 0);
+    }
+}
+
+namespace {
+
+std::string tls_listener(const fs::path& certs) {
+    return "      tls:\n        mode: STRICT\n        certificate:\n          file:\n"
+           "            certificateChain: " + (certs / "server.pem").string() +
+           "\n            privateKey: " + (certs / "server.key").string() + "\n";
+}
+
+}  // namespace
+
+TEST_CASE("h2: TLS by ALPN, inbound and toward an h2 upstream", "[integration][h2][tls]") {
+    generated_certs certs("outrigger-h2-certs");
+    temp_dir dir;
+    dir.write("ready.txt", "ready\n");
+    dir.write("hello.txt", "over TLS\n");
+    const fs::path ca = certs.dir() / "ca.pem";
+
+    SECTION("an http2 listener with TLS picks h2 by ALPN; an http one stays on HTTP/1.1") {
+        const std::uint16_t port = free_port();
+        nghttpd app(dir.path, port);
+        for (const std::string proto : {"http2", "http"}) {
+            std::string y = mesh_head + node("svc", proto, port);
+            const std::string marker = "  serviceDiscovery:";
+            y.insert(y.find(marker), tls_listener(certs.dir()));
+            const auto mesh = dir.write("mesh-" + proto + ".yaml", y);
+            proxy px(mesh, "svc", {});
+            const std::string ingress = px.proc.wait_for(
+                std::regex("ingress listening on 127\\.0\\.0\\.1:([0-9]+)"), std::chrono::seconds(5));
+            REQUIRE_FALSE(ingress.empty());
+            const std::string out = run_capture("curl -s -i --http2 --cacert " + ca.string() +
+                                                " https://localhost:" + ingress + "/hello.txt");
+            if (proto == "http2") {
+                CHECK(out.rfind("HTTP/2 200", 0) == 0);
+            } else {
+                // ALPN offered h2,http/1.1 by curl; the http listener selects http/1.1. The app
+                // behind it is h2c-only (nghttpd), so only the status line is checked here.
+                CHECK(out.rfind("HTTP/1.1 ", 0) == 0);
+            }
+            if (proto == "http2") {
+                CHECK(out.find("over TLS") != std::string::npos);
+            }
+        }
+    }
+    SECTION("the client policy's TLS toward an http2 node: h2 by ALPN to nghttpd") {
+        const std::uint16_t port = free_port();
+        child_process tls_up({"/bin/sh", "-c",
+                              "exec /usr/sbin/nghttpd -d '" + dir.path.string() + "' " +
+                                  std::to_string(port) + " '" + (certs.dir() / "server.key").string() +
+                                  "' '" + (certs.dir() / "server.pem").string() + "' >/dev/null 2>&1"});
+        std::string probe;
+        for (int i = 0; i < 500 && probe != "200"; ++i) {
+            probe = run_capture("curl -s -o /dev/null -w '%{http_code}' --cacert " + ca.string() +
+                                " https://localhost:" + std::to_string(port) + "/ready.txt");
+            if (probe != "200") {
+                ::usleep(20000);  // nghttpd says nothing when it is ready: poll its port
+            }
+        }
+        REQUIRE(probe == "200");
+        // Node `svc` at a.shop.svc.cluster.local (a SAN of server.pem); `web` originates TLS.
+        std::string y = mesh_head;
+        std::string svc = node("svc", "http2", port);
+        svc.replace(svc.find("svc.test.local"), std::string("svc.test.local").size(),
+                    "a.shop.svc.cluster.local");
+        y += svc;
+        y += node("web", "http", 8080,
+                  "  backendDefaults:\n    clientPolicy:\n      tls:\n        enforce: true\n"
+                  "        validation:\n          trust:\n            file:\n"
+                  "              certificateChain: " + ca.string() + "\n"
+                  "  backends:\n    - virtualService: {virtualServiceRef: {name: svc}}\n");
+        y += "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\nmetadata: {name: svc, "
+             "namespace: shop}\nspec:\n  awsName: svc.shop\n  provider:\n    virtualNode:\n"
+             "      virtualNodeRef: {name: svc}\n";
+        const auto mesh = dir.write("mesh-tls-up.yaml", y);
+        proxy px(mesh, "web", {"--connect-to", "a.shop.svc.cluster.local:" + std::to_string(port) +
+                                                   ":127.0.0.1:" + std::to_string(port)});
+        const std::string out = run_capture("curl -s -i -H 'Host: svc.shop:" + std::to_string(port) +
+                                            "' http://127.0.0.1:" + px.egress + "/hello.txt");
+        CHECK(out.rfind("HTTP/1.1 200", 0) == 0);
+        CHECK(out.find("over TLS") != std::string::npos);
     }
 }
