@@ -28,6 +28,7 @@ constexpr op_name simple_ops[] = {
     {"UPSTREAM_ATTEMPTS", log_op_kind::upstream_attempts},
     {"ROUTE_NAME", log_op_kind::route_name},
     {"VIRTUAL_SERVICE", log_op_kind::virtual_service},
+    {"GATEWAY_ROUTE", log_op_kind::gateway_route},
     {"LISTENER", log_op_kind::listener},
     {"REQUESTED_SERVER_NAME", log_op_kind::requested_server_name},
     {"DOWNSTREAM_LOCAL_ADDRESS", log_op_kind::downstream_local_address},
@@ -392,6 +393,8 @@ value_t eval(const log_op& op, const log_record& r, std::string& scratch) {
         return str(r.route_name);
     case log_op_kind::virtual_service:
         return str(r.virtual_service);
+    case log_op_kind::gateway_route:
+        return str(r.gateway_route);
     case log_op_kind::listener:
         return str(r.listener);
     case log_op_kind::requested_server_name:

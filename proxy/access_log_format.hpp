@@ -8,6 +8,7 @@
 // RESPONSE_DURATION, UPSTREAM_HOST, UPSTREAM_CLUSTER, DOWNSTREAM_REMOTE_ADDRESS,
 // DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT, REQUEST_DURATION, UPSTREAM_ATTEMPTS (ours: attempts made
 // upstream, retries included), ROUTE_NAME, VIRTUAL_SERVICE (ours), LISTENER (ours: egress/ingress),
+// GATEWAY_ROUTE (ours: the namespace/name of the GatewayRoute that matched, gateway mode),
 // REQUESTED_SERVER_NAME (the TLS SNI: of a passthrough ClientHello, or of an inbound handshake),
 // DOWNSTREAM_LOCAL_ADDRESS (where the client connected: the original destination when redirected).
 // `%%` is a literal percent sign. Pseudo-headers `:method`, `:path`, `:authority`, `:scheme` work
@@ -55,6 +56,7 @@ enum class log_op_kind : std::uint8_t {
     upstream_attempts,
     route_name,
     virtual_service,
+    gateway_route,
     listener,
     requested_server_name,
     downstream_local_address,
@@ -117,6 +119,7 @@ struct log_record {
     std::uint32_t attempts = 0;
     std::string_view route_name;
     std::string_view virtual_service;
+    std::string_view gateway_route;  // gateway mode: the GatewayRoute that matched
     std::string_view listener;
     std::string_view requested_server_name;  // TLS SNI, empty when none
     std::string_view downstream_local;       // "addr:port", empty when unknown

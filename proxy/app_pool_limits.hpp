@@ -24,6 +24,7 @@ struct pool_counters {
     std::uint16_t port = 0;
     std::atomic<std::int64_t> open{0};     // connections to the app, in use or idle in a pool
     std::atomic<std::int64_t> pending{0};  // requests waiting for a connection
+    std::atomic<std::int64_t> active{0};   // requests in flight (http2/grpc `maxRequests`)
     std::atomic<std::uint64_t> overflows{0};
 };
 
@@ -52,6 +53,34 @@ public:
         }
     }
     [[nodiscard]] pool_counters* counters() const { return c_; }
+
+private:
+    pool_counters* c_ = nullptr;
+};
+
+/// Holds one in-flight request of an http2/grpc pool (`maxRequests`, spec §10.12): admitted
+/// when fewer than `max` are in flight, else the caller answers 503 UO at once (no queue, as
+/// Envoy's max_requests circuit breaker). Released by destruction.
+class request_slot {
+public:
+    request_slot() = default;
+    request_slot(const request_slot&) = delete;
+    request_slot& operator=(const request_slot&) = delete;
+    ~request_slot() {
+        if (c_ != nullptr) {
+            c_->active.fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
+    /// Takes a slot of `c` if fewer than `max` are taken; false (and an overflow counted) if not.
+    bool admit(pool_counters& c, std::int64_t max) {
+        if (c.active.fetch_add(1, std::memory_order_relaxed) < max) {
+            c_ = &c;
+            return true;
+        }
+        c.active.fetch_sub(1, std::memory_order_relaxed);
+        c.overflows.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
 
 private:
     pool_counters* c_ = nullptr;

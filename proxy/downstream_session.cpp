@@ -292,6 +292,8 @@ void write_access_log(session_state& s, const request_ctx& c, const log_format* 
     r.attempts = c.attempts;
     r.route_name = c.route != nullptr ? std::string_view(c.route->name) : std::string_view{};
     r.virtual_service = c.service != nullptr ? std::string_view(c.service->name) : std::string_view{};
+    r.gateway_route =
+        c.gateway_route != nullptr ? std::string_view(c.gateway_route->name) : std::string_view{};
     r.listener = s.kind == listener_kind::egress    ? std::string_view("egress")
                  : s.kind == listener_kind::ingress ? std::string_view("ingress")
                                                     : std::string_view(s.listener_label);
@@ -815,7 +817,7 @@ net::awaitable<bool> classify_gateway(session_state& s, request_ctx& c, const ro
     // connectionPool (spec §10.12): on a gateway it limits the internal hop, here the upstream
     // connections this listener opens (toward every target together) and its waiting requests.
     const routing::gateway_listener_entry& l = *step.listener;
-    if (l.connection_pool && l.connection_pool->kind == "http" && s.w.pool_limits() != nullptr) {
+    if (l.connection_pool && s.w.pool_limits() != nullptr) {
         c.up.pool_limit = &*l.connection_pool;
         c.up.limit_counters = s.w.pool_limits()->find(l.port);
     }
@@ -873,7 +875,7 @@ net::awaitable<bool> classify_ingress(session_state& s, request_ctx& c,
     c.up.retry = nullptr;
     c.up.per_request_timeout = l->per_request_timeout;
     c.up.idle_timeout = l->idle_timeout.value_or(std::chrono::milliseconds{0});
-    if (l->pool && l->pool->kind == "http" && s.w.pool_limits() != nullptr) {
+    if (l->pool && s.w.pool_limits() != nullptr) {
         c.up.pool_limit = &*l->pool;
         c.up.limit_counters = s.w.pool_limits()->find(l->port);
     }

@@ -788,6 +788,18 @@ net::awaitable<forward_result> forward(request_ctx& c) {
     if (c.chunk.empty()) {
         c.chunk.resize(16 * 1024);
     }
+    // 0. connectionPool.http2/grpc.maxRequests (spec §10.12): the request is in flight from
+    // here until forward() returns (its response relayed); beyond the limit, 503 UO at once.
+    request_slot in_flight;
+    if (c.up.pool_limit != nullptr && c.up.pool_limit->max_requests > 0 &&
+        c.up.limit_counters != nullptr &&
+        !in_flight.admit(*c.up.limit_counters, c.up.pool_limit->max_requests)) {
+        co_return forward_result{errc::pool_overflow,
+                                 fmt::format("{} is at its connection pool limit ({}.maxRequests {})",
+                                             c.up.what, c.up.pool_limit->kind,
+                                             c.up.pool_limit->max_requests),
+                                 0};
+    }
 
     // 1. Buffer the request body (up to replay_buffer) so that attempts can be replayed.
     std::size_t buffered = 0;

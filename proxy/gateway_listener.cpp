@@ -119,11 +119,6 @@ std::vector<std::string> gateway_protocol_warnings(const routing::gateway_snapsh
                                           l.display, *hc.port));
             }
         }
-        if (l.connection_pool && l.connection_pool->kind != "http") {
-            out.push_back(fmt::format("{}: connectionPool.{}.maxRequests is not enforced yet (HTTP/2 "
-                                      "pools come with the HTTP/2 codec)",
-                                      l.display, l.connection_pool->kind));
-        }
     }
     return out;
 }

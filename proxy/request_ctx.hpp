@@ -53,7 +53,8 @@ struct upstream_choice {
     const routing::retry_spec* retry = nullptr;  // null: no retries
     std::chrono::milliseconds per_request_timeout{0};  // 0: off
     std::chrono::milliseconds idle_timeout{0};  // route/listener `idle` (stream idle); 0: off
-    /// Ingress only: the listener's http connection pool limits and their shared counters.
+    /// Ingress and gateway listeners: their connectionPool (http: maxConnections and
+    /// maxPendingRequests; http2/grpc: maxRequests) and its counters shared by all workers.
     const routing::connection_pool* pool_limit = nullptr;
     pool_counters* limit_counters = nullptr;
     std::string_view what;        // for reply bodies: `node "ns/name"`, `host "x"`, `local app`

@@ -20,9 +20,9 @@ server::~server() { stop(); }
 namespace {
 
 /// The JSON format used by `--access-log-format json` when the node has no JSON format: Envoy's
-/// default fields under readable keys, plus ours.
-std::vector<std::pair<std::string, std::string>> default_json_fields() {
-    return {{"start_time", "%START_TIME%"},
+/// default fields under readable keys, plus ours (and, in gateway mode, the GatewayRoute).
+std::vector<std::pair<std::string, std::string>> default_json_fields(bool gateway) {
+    std::vector<std::pair<std::string, std::string>> f = {{"start_time", "%START_TIME%"},
             {"method", "%REQ(:METHOD)%"},
             {"path", "%REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%"},
             {"protocol", "%PROTOCOL%"},
@@ -40,6 +40,10 @@ std::vector<std::pair<std::string, std::string>> default_json_fields() {
             {"upstream_cluster", "%UPSTREAM_CLUSTER%"},
             {"upstream_attempts", "%UPSTREAM_ATTEMPTS%"},
             {"listener", "%LISTENER%"}};
+    if (gateway) {
+        f.emplace_back("gateway_route", "%GATEWAY_ROUTE%");
+    }
+    return f;
 }
 
 }  // namespace
@@ -53,8 +57,9 @@ std::shared_ptr<const worker::ops_state> server::make_ops(const routing::snapsho
     format_parse_error perr;
     const bool node_log = snap.access_log.has_value();
     if (cfg_.access_log_format_set) {
-        ops->format = cfg_.access_log_format == "json" ? parse_json_format(default_json_fields(), perr)
-                                                           : parse_text_format(envoy_default_format, perr);
+        ops->format = cfg_.access_log_format == "json"
+                          ? parse_json_format(default_json_fields(snap.gateway != nullptr), perr)
+                          : parse_text_format(envoy_default_format, perr);
     } else if (node_log && snap.access_log->text_format) {
         ops->format = parse_text_format(*snap.access_log->text_format, perr);
         if (!ops->format) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -210,6 +211,7 @@ TEST_CASE("gateway: howto-k8s-ingress-gateway end to end: prefix match, default 
     CHECK(has(text, "\"path\":\"/paths/blue\""));  // X-ENVOY-ORIGINAL-PATH?:PATH: the client's path
     CHECK(has(text, "\"response_flags\":\"NR\""));
     CHECK(has(text, "\"upstream_cluster\":\"cds_egress_demo-mesh_"));
+    CHECK(has(text, "\"gateway_route\":\"howto-app/gateway-route-paths\""));  // %GATEWAY_ROUTE%
     fs::remove_all(dir);
 }
 
@@ -565,6 +567,78 @@ TEST_CASE("gateway: connectionPool maxConnections/maxPendingRequests overflow is
     fs::remove_all(dir);
 }
 
+TEST_CASE("gateway: connectionPool http2 maxRequests: one request more in flight is 503 UO at "
+          "once, for HTTP/1.1 and HTTP/2 clients alike", "[integration][gateway][h2]") {
+    REQUIRE(::access("/usr/bin/curl", X_OK) == 0);
+    std::atomic<int> held{0};
+    std::promise<void> first_in;
+    test_upstream slow([&](const http::request<http::string_body>&, upstream_reply& r) {
+        r.res.body() = "slow\n";
+        r.delay = std::chrono::milliseconds(3000);
+        if (++held == 1) {
+            first_in.set_value();
+        }
+    });
+    const std::string dir = temp_dir();
+    const std::string mesh = dir + "/mesh.yaml";
+    // A third listener, http2 with maxRequests 1, and its own route to `web` (node red).
+    write_file(mesh, shop_mesh("/", R"(    - portMapping:
+        port: 7070
+        protocol: http2
+      connectionPool:
+        http2:
+          maxRequests: 1
+)") + R"(---
+apiVersion: appmesh.k8s.aws/v1beta2
+kind: GatewayRoute
+metadata:
+  name: h2
+  namespace: shop
+spec:
+  http2Route:
+    match:
+      prefix: /
+      port: 7070
+    action:
+      target:
+        virtualService:
+          virtualServiceRef:
+            name: web
+)");
+    std::vector<std::string> args = {"--mesh", mesh, "--gateway", "edge", "--admin-port", "0",
+                                     "--connect-to",
+                                     "color-red.shop.svc.cluster.local:8080:127.0.0.1:" +
+                                         std::to_string(slow.port())};
+    gateway_proc gw(args, {8088, 9090, 7070});
+    const std::uint16_t port = gw.port(7070);
+    auto first = std::async(std::launch::async, [port] {
+        http_client c(port, std::chrono::seconds(20));
+        return c.get("/a", "www.example.com");
+    });
+    REQUIRE(first_in.get_future().wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    // The first request is in flight (3 s at the upstream): the next is refused at once, with
+    // no queue (Envoy's max_requests), from an HTTP/1.1 client and from an h2 one.
+    http_client c(port, std::chrono::seconds(20));
+    const auto over = c.get("/b", "www.example.com");
+    INFO(over.status << " " << over.body);
+    CHECK(over.status == 503);
+    CHECK(over.headers["x-envoy-overloaded"] == "true");
+    CHECK(has(over.body, "is at its connection pool limit (http2.maxRequests 1) [UO]"));
+    const std::string h2 = run_capture(
+        "curl -s --http2-prior-knowledge -H 'Host: www.example.com' -w ' %{http_version} "
+        "%{http_code}' http://127.0.0.1:" + std::to_string(port) + "/h2");
+    CHECK(has(h2, "http2.maxRequests 1) [UO]"));
+    CHECK(has(h2, " 2 503"));
+    const auto r1 = first.get();
+    CHECK(r1.status == 200);
+    // The slot is released with the response: the next request passes.
+    const auto after = c.get("/c", "www.example.com");
+    CHECK(after.status == 200);
+    CHECK(held.load() == 2);  // the refused requests never reached the upstream
+    CHECK(gw.px->terminate(std::chrono::seconds(15)) == 0);
+    fs::remove_all(dir);
+}
+
 TEST_CASE("gateway: TLS listeners: STRICT with client certificates required, PERMISSIVE",
           "[integration][gateway][tls]") {
     REQUIRE(::access("/usr/bin/curl", X_OK) == 0);
@@ -623,6 +697,75 @@ TEST_CASE("gateway: TLS listeners: STRICT with client certificates required, PER
     CHECK(run_capture("curl -s -m 10 --cacert " + d + "/ca.pem https://localhost:" + p2 + "/x") ==
           "red\n");
     CHECK(run_capture("curl -s -m 10 http://127.0.0.1:" + p2 + "/x") == "red\n");
+    CHECK(gw.px->terminate(std::chrono::seconds(15)) == 0);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("gateway: a rotated listener certificate is presented to new connections without a "
+          "restart",
+          "[integration][gateway][tls]") {
+    generated_certs certs("outrigger-gw-rot-certs");
+    const std::string d = certs.dir().string();
+    colour_upstreams up({"blue", "green", "red"});
+    const std::string dir = temp_dir();
+    // The listener's files live where the test rewrites them (a kubelet updating a Secret).
+    const std::string cert = dir + "/listener.pem";
+    const std::string cert_key = dir + "/listener.key";
+    const auto install = [](const std::string& from, const std::string& to) {
+        fs::copy_file(from, to + ".tmp", fs::copy_options::overwrite_existing);
+        fs::rename(to + ".tmp", to);
+    };
+    install(d + "/server.pem", cert);
+    install(d + "/server.key", cert_key);
+    std::string yaml = shop_mesh("/");
+    const std::string plain9090 = "    - portMapping:\n        port: 9090\n        protocol: http\n";
+    const auto at = yaml.find(plain9090);
+    REQUIRE(at != std::string::npos);
+    yaml.insert(at + plain9090.size(),
+                "      tls:\n        mode: STRICT\n        certificate:\n          file:\n"
+                "            certificateChain: " + cert + "\n            privateKey: " + cert_key +
+                    "\n");
+    const std::string mesh = dir + "/mesh.yaml";
+    write_file(mesh, yaml);
+    std::vector<std::string> args = {"--mesh", mesh, "--gateway", "edge", "--admin-port", "0"};
+    up.add_connect_to(args, "shop");
+    gateway_proc gw(args, {8088, 9090});
+    const std::string p = std::to_string(gw.port(9090));
+    const auto fingerprint = [](const std::string& cmd) {
+        std::string out;
+        for (const char ch : run_capture(cmd)) {
+            if (std::isxdigit(static_cast<unsigned char>(ch)) != 0) {
+                out.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+            }
+        }
+        return out;
+    };
+    const std::string presented = "openssl s_client -connect 127.0.0.1:" + p +
+                                  " -servername localhost </dev/null 2>/dev/null | openssl x509 "
+                                  "-noout -fingerprint -sha256 2>/dev/null | cut -d= -f2";
+    const std::string old_fp =
+        fingerprint("openssl x509 -noout -fingerprint -sha256 -in " + d + "/server.pem | cut -d= -f2");
+    const std::string new_fp =
+        fingerprint("openssl x509 -noout -fingerprint -sha256 -in " + d + "/server2.pem | cut -d= -f2");
+    REQUIRE(!old_fp.empty());
+    REQUIRE(old_fp != new_fp);
+    CHECK(fingerprint(presented) == old_fp);
+    const std::string get = "curl -s -m 10 --cacert " + d + "/ca.pem https://localhost:" + p + "/x";
+    CHECK(run_capture(get) == "red\n");
+    // Rotate (key first would leave a mismatched pair on disk for a moment: the rotator keeps
+    // the old context until both files agree). Picked up by the 1 s check; polled with a deadline.
+    install(d + "/server2.pem", cert);
+    install(d + "/server2.key", cert_key);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    std::string seen;
+    while (std::chrono::steady_clock::now() < deadline) {
+        seen = fingerprint(presented);
+        if (seen == new_fp) {
+            break;
+        }
+    }
+    CHECK(seen == new_fp);
+    CHECK(run_capture(get) == "red\n");  // still routed, on the new certificate
     CHECK(gw.px->terminate(std::chrono::seconds(15)) == 0);
     fs::remove_all(dir);
 }

@@ -84,6 +84,18 @@ TEST_CASE("format: every operator", "[unit][access_log]") {
           "127.0.0.1|3|egress|-|100%\n");
 }
 
+TEST_CASE("format: GATEWAY_ROUTE names the GatewayRoute that matched, - elsewhere", "[unit][access_log]") {
+    format_parse_error err;
+    const auto f = parse_text_format("%GATEWAY_ROUTE% %LISTENER%", err);
+    REQUIRE(f);
+    const map_headers none(std::map<std::string, std::string>{});
+    CHECK(render_to_string(*f, sample(none, none)) == "- egress\n");
+    auto r = sample(none, none);
+    r.gateway_route = "shop/api";
+    r.listener = "gateway_8088";
+    CHECK(render_to_string(*f, r) == "shop/api gateway_8088\n");
+}
+
 TEST_CASE("format: REQ with fallback and truncation; RESP; absent values", "[unit][access_log]") {
     format_parse_error err;
     const auto f = parse_text_format("%REQ(X-ENVOY-ORIGINAL-PATH?:PATH):4% %REQ(x-request-id)% "
