@@ -1109,6 +1109,9 @@ net::awaitable<void> serve_h2_stream(std::shared_ptr<http2::connection> conn,
     s.parser.emplace(s.req_head);  // never fed: HTTP/2 framing is nghttp2's
     s.req_head = st->head;
     co_await handle_request(s);
+    // The stream's relay and replay buffers serve the worker's next request (buffer_cache).
+    s.w.buffers().give(s.chunk);
+    s.w.buffers().give(s.replay);
     if (parent.w.draining()) {
         conn->go_away();  // drain: the client finishes its streams and reconnects elsewhere
     }
@@ -1206,7 +1209,8 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
     // Shared with the timer's handler, which may run after the read it guarded has completed
     // (or after this coroutine ended): it touches the socket only while a head is being read.
     struct head_watch {
-        bool reading = false;
+        bool reading = false;  // a request head is being read (header_timeout)
+        bool idle = false;     // waiting for the next request (downstream_idle)
         bool fired = false;
     };
     const auto watch = std::make_shared<head_watch>();
@@ -1244,7 +1248,33 @@ net::awaitable<void> run_downstream_session(worker& w, tcp::socket socket, liste
             co_await net::post(s.w.ioc().get_executor(), net::use_awaitable);
             // Then a plain recv (cheaper than Asio's recvmsg, and no timer to arm); the
             // asynchronous read, bounded by downstream_idle, only when nothing is there yet.
-            if (try_read_now(s.down, s.buf, 4096) == 0) {
+            if (try_read_now(s.down, s.buf, 4096) == 0 && !s.down.is_tls()) {
+                // Idle (issue 15): the read, relay and replay buffers go back to the worker
+                // while the connection waits for readiness, bounded by downstream_idle; this
+                // frame and the socket are all it holds. Then one recv takes the request.
+                s.w.buffers().give(s.buf);
+                s.w.buffers().give(s.chunk);
+                s.w.buffers().give(s.replay);
+                watch->idle = true;
+                watch->fired = false;
+                head_timer.expires_after(cfg.downstream_idle);
+                head_timer.async_wait([&s, watch](const boost::system::error_code& tec) {
+                    if (!tec && watch->idle) {
+                        watch->fired = true;
+                        boost::system::error_code ignored;  // the wait ends with operation_aborted
+                        s.down.socket().cancel(ignored);
+                    }
+                });
+                auto [wec] = co_await s.down.socket().async_wait(tcp::socket::wait_read, tok);
+                watch->idle = false;
+                head_timer.cancel();
+                s.buf = s.w.buffers().take_read();
+                if (wec || watch->fired) {
+                    break;  // idle past downstream_idle (a silent close), or the socket failed
+                }
+                try_read_now(s.down, s.buf, 4096);  // readable: the request, or 0 at EOF
+            }
+            if (s.buf.size() == 0) {
                 s.down.expires_after(cfg.downstream_idle);
                 auto [rec, rn] = co_await s.down.async_read_some(s.buf.prepare(4096), tok);
                 s.buf.commit(rn);

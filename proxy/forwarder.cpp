@@ -786,7 +786,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
     const auto& cfg = c.w.config();
     message_head& req = c.parser.head();
     if (c.chunk.empty()) {
-        c.chunk.resize(16 * 1024);
+        c.chunk = c.w.buffers().take_chunk();  // given back while the connection is idle
     }
     // 0. connectionPool.http2/grpc.maxRequests (spec §10.12): the request is in flight from
     // here until forward() returns (its response relayed); beyond the limit, 503 UO at once.
@@ -806,7 +806,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
     bool body_complete = request_body_done(c);
     if (!body_complete) {
         if (c.replay.empty()) {
-            c.replay.resize(cfg.replay_buffer);
+            c.replay = c.w.buffers().take_replay();
         }
         if (c.expect_continue) {
             // The proxy answers 100-continue itself (and strips Expect): the upstream then

@@ -84,6 +84,7 @@ worker::worker(unsigned index, const server_config& cfg,
       ioc_(std::make_unique<net::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO)),
       snap_(std::move(snap)),
       pool_(cfg.upstream_idle, cfg.max_idle_per_endpoint),
+      buffers_(cfg.replay_buffer),
       endpoints_(std::make_unique<endpoint_registry>(*ioc_, cfg)),
       rng_(seed_for(index)),
       log_(log) {}

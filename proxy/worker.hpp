@@ -24,6 +24,7 @@
 #include "proxy/config.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/app_pool_limits.hpp"
+#include "proxy/buffer_cache.hpp"
 #include "proxy/background_executor.hpp"
 #include "proxy/connection_limit.hpp"
 #include "proxy/endpoint_registry.hpp"
@@ -116,6 +117,8 @@ public:
     [[nodiscard]] tls::session_cache& tls_sessions() { return tls_sessions_; }
     [[nodiscard]] const server_config& config() const { return cfg_; }
     [[nodiscard]] upstream_pool& pool() { return pool_; }
+    /// Per-request buffers kept while their connections are idle (proxy/buffer_cache.hpp).
+    [[nodiscard]] buffer_cache& buffers() { return buffers_; }
     /// HTTP/2 upstream connections (shared by concurrent requests; proxy/http2/h2_client_pool.hpp).
     [[nodiscard]] http2::client_pool& h2_pool() { return h2_pool_; }
     [[nodiscard]] endpoint_registry& endpoints() { return *endpoints_; }
@@ -151,6 +154,7 @@ private:
     std::shared_ptr<const tls_contexts> tls_;
     tls::session_cache tls_sessions_;  // client-side resumption toward upstreams
     upstream_pool pool_;
+    buffer_cache buffers_;
     http2::client_pool h2_pool_;
     std::unique_ptr<endpoint_registry> endpoints_;
     fast_rng rng_;

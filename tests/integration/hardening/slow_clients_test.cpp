@@ -96,6 +96,34 @@ TEST_CASE("hardening: a stalled request head gets 408 and the connection is clos
     CHECK(up.requests() <= 3);
 }
 
+TEST_CASE("hardening: an idle keep-alive connection is closed silently after the idle timeout, "
+          "and one that sends in time is served",
+          "[integration][hardening]") {
+    test_upstream up;
+    proxy_under_test px(node_provider_mesh(), opts_for(up.port(), [](auto& c) {
+                            c.downstream_idle = 400ms;
+                        }));
+    // Served, then idle (no buffers held, issue 15) until the next request: answered.
+    raw_connection c(px.egress_port(), 10s);
+    const std::string get = "GET / HTTP/1.1\r\nHost: svc.shop:8080\r\n\r\n";
+    for (int i = 0; i < 3; ++i) {
+        REQUIRE(c.send(get));
+        const auto r = c.read_response();
+        REQUIRE(r.ok);
+        CHECK(r.status == 200);
+    }
+    // Then silence: the proxy closes it after 400 ms with nothing written (no 408: no request
+    // had begun).
+    const auto start = std::chrono::steady_clock::now();
+    std::string out;
+    CHECK(read_to_close(c, out));
+    CHECK(out.empty());
+    const auto waited = std::chrono::steady_clock::now() - start;
+    CHECK(waited >= 300ms);
+    CHECK(waited < 8s);
+    CHECK(up.requests() == 3);
+}
+
 TEST_CASE("hardening: 1000 slowloris connections do not stop other clients being served",
           "[integration][hardening]") {
     test_upstream up;
