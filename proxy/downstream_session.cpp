@@ -971,6 +971,9 @@ net::awaitable<bool> handle_request(session_state& s) {
             }
             if (r.error == errc::ok) {
                 keep = c.client_keep_alive && !c.close_after;
+            } else if (r.error == errc::downstream_reset) {
+                c.flags |= flag_dc;  // the client reset its stream: there is no one to answer
+                keep = true;
             } else if (c.response_started) {
                 keep = false;  // cannot happen: forward only fails before writing
             } else {

@@ -33,6 +33,8 @@ public:
         case errc::idle_timeout: return "idle timeout before a response";
         case errc::unsupported: return "not supported";
         case errc::listener_tls_mismatch: return "listener TLS mode refuses this transport";
+        case errc::downstream_reset: return "the client reset the stream";
+        case errc::not_grpc: return "not a gRPC request";
         }
         return "unknown outrigger.proxy error";
     }
@@ -72,6 +74,8 @@ reply_class classify(errc e) noexcept {
     case errc::idle_timeout: return {408, flag_si};
     case errc::unsupported: return {501, flag_dpe};
     case errc::listener_tls_mismatch: return {403, flag_none};
+    case errc::downstream_reset: return {0, flag_dc};
+    case errc::not_grpc: return {415, flag_none};
     }
     return {500, flag_none};
 }
@@ -83,7 +87,7 @@ std::size_t format_flags(std::uint32_t flags, char* out) noexcept {
     } names[] = {{flag_nr, "NR"},   {flag_uh, "UH"}, {flag_uf, "UF"}, {flag_uc, "UC"},
                  {flag_uo, "UO"},   {flag_ut, "UT"}, {flag_urx, "URX"}, {flag_si, "SI"},
                  {flag_dpe, "DPE"}, {flag_upe, "UPE"},
-                 {flag_bnr, "BNR"}};
+                 {flag_bnr, "BNR"}, {flag_dc, "DC"}};
     std::size_t n = 0;
     for (const auto& entry : names) {
         if ((flags & entry.bit) == 0) {

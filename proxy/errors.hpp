@@ -34,6 +34,8 @@ enum class errc {
     idle_timeout,               // 408 SI
     unsupported,                // 501 DPE: a feature this proxy does not implement yet
     listener_tls_mismatch,      // 403: transport (TLS/plaintext) the node listener's tls.mode refuses
+    downstream_reset,           // DC: the client reset its HTTP/2 stream first; nothing is answered
+    not_grpc,                   // 415: a request that is not gRPC on a grpc listener or route
 };
 
 /// Envoy response flags as a bit set (several may apply to one request, e.g. UF|URX).
@@ -50,6 +52,7 @@ enum response_flag : std::uint32_t {
     flag_dpe = 1u << 8,  // downstream protocol error
     flag_upe = 1u << 9,  // upstream protocol error
     flag_bnr = 1u << 10,  // ours: a retry was due but the body was streamed, not buffered
+    flag_dc = 1u << 11,   // downstream connection (stream) termination
 };
 
 [[nodiscard]] const boost::system::error_category& proxy_category() noexcept;

@@ -27,6 +27,7 @@
 #include "proxy/http_util.hpp"
 #include "proxy/http_wire.hpp"
 #include "proxy/http2/h2_connection.hpp"
+#include "proxy/local_reply.hpp"
 #include "proxy/log.hpp"
 #include "proxy/retry_policy.hpp"
 #include "proxy/upstream_pool.hpp"
@@ -297,6 +298,92 @@ bool is_http_parse_error(const boost::system::error_code& ec) {
 
 enum class relay_status { done, failed_before_downstream, failed };
 
+/// An HTTP/2 client's request to an HTTP/2 upstream. The request body keeps flowing while the
+/// response is awaited and relayed (gRPC client and bidirectional streaming: a client may send
+/// its next message only after it read an answer, so waiting for the whole body first would
+/// deadlock). One coroutine serves both directions: each stream wakes the other's event
+/// (http2::stream::watcher) and every wait of the exchange first moves what the client sent
+/// (`pump`). What was sent is kept in the replay buffer while it fits, so an attempt that failed
+/// before anything was relayed can be sent again on a new stream (Envoy's retry buffer). The
+/// per-request and per-try timeouts start once the client's body ended (Envoy's rule); the
+/// caller's grpc-timeout counts from the request's arrival (docs/grpc.md).
+struct h2_exchange {
+    request_ctx& c;
+    http2::stream& down;               // the client's stream
+    http2::connection* up = nullptr;   // the current attempt's upstream stream
+    http2::stream* st = nullptr;
+    std::size_t kept = 0;              // body bytes in c.replay: all sent so far, unless overflowed
+    bool overflowed = false;           // more was sent than c.replay holds: not replayable
+    bool body_done = false;            // the client's END_STREAM was passed on
+    bool grpc = false;                 // content-type application/grpc*
+    std::chrono::milliseconds per_request{0};
+    std::chrono::milliseconds per_try{0};
+    clock_type::time_point grpc_deadline = clock_type::time_point::max();
+    clock_type::time_point* req_deadline = nullptr;  // forward()'s deadlines, set at body end
+    clock_type::time_point* try_deadline = nullptr;
+    clock_type::time_point last_activity = clock_type::now();  // stream idle: either direction
+
+    /// The client reset its stream (or its connection died) before the exchange ended.
+    [[nodiscard]] bool cancelled() const { return down.closed; }
+
+    void finish_body() {
+        body_done = true;
+        const auto now = clock_type::now();
+        auto req = grpc_deadline;
+        if (per_request.count() > 0) {
+            req = std::min(req, now + per_request);
+        }
+        *req_deadline = req;
+        *try_deadline = per_try.count() > 0 ? std::min(req, now + per_try) : req;
+    }
+};
+
+/// Moves what the client sent to the upstream stream as far as its send buffer has room, without
+/// waiting. Returns ok, body_too_large (--max-request-body crossed) or downstream_failed (the
+/// client reset its stream in the middle of the body).
+write_status pump(h2_exchange& x) {
+    if (x.body_done || x.st == nullptr) {
+        return write_status::ok;
+    }
+    http2::stream& ds = x.down;
+    request_ctx& c = x.c;
+    const std::uint64_t limit = c.w.config().max_request_body;
+    while (!ds.in.empty() && x.up->has_send_room(*x.st)) {
+        const std::size_t n = ds.in.size();
+        if (limit > 0 && c.h2.body_seen + n > limit) {
+            return write_status::body_too_large;
+        }
+        const bool end = ds.in_end;
+        if (!x.up->send_data(*x.st, ds.in, end)) {
+            return write_status::ok;  // the upstream stream is gone: the attempt sees it closed
+        }
+        if (!x.overflowed && x.kept + n <= c.replay.size()) {
+            std::memcpy(c.replay.data() + x.kept, ds.in.data(), n);
+            x.kept += n;
+        } else {
+            x.overflowed = true;
+        }
+        c.h2.body_seen += n;
+        c.bytes_in += n;
+        ds.in.clear();
+        c.h2.conn->consume(ds, n);
+        x.last_activity = clock_type::now();
+        if (end) {
+            x.finish_body();
+            return write_status::ok;
+        }
+    }
+    if (ds.in.empty() && ds.in_end) {
+        x.up->send_data(*x.st, {}, true);  // END_STREAM came after the last DATA
+        x.finish_body();
+        return write_status::ok;
+    }
+    if (ds.closed) {
+        return write_status::downstream_failed;
+    }
+    return write_status::ok;
+}
+
 /// The upstream side of a response relay: an HTTP/1.1 connection's parser.
 struct h1_source {
     upstream_connection& conn;
@@ -309,6 +396,9 @@ struct h1_source {
         return p.chunked() && p.head().count(http::field::transfer_encoding) > 0;
     }
     [[nodiscard]] const message_head* trailers() const { return nullptr; }  // not passed on
+    /// Nothing else flows while an HTTP/1.1 response is relayed (see h2_source::pump).
+    static bool pump(request_ctx&) { return true; }
+    [[nodiscard]] static bool grpc() { return false; }
     /// The next body piece into c.chunk (`got` bytes) without waiting: true when it decided
     /// (bytes, the end, or an error in `ec`); false when the upstream must be waited for (`wait`).
     /// Two steps so that the usual response (its body read with the head) makes no coroutine.
@@ -337,17 +427,29 @@ struct h1_source {
     }
 };
 
-/// The upstream side of a response relay: an HTTP/2 stream.
+/// The upstream side of a response relay: an HTTP/2 stream. With an exchange (`x`, an HTTP/2
+/// client) the client's body keeps flowing while the response is relayed.
 struct h2_source {
     http2::connection& conn;
     http2::stream& st;
-    clock_type::time_point deadline;
+    const clock_type::time_point* deadline;  // forward()'s request deadline (it may move)
     std::chrono::milliseconds idle;
+    h2_exchange* x = nullptr;
+    clock_type::time_point last_rx = clock_type::now();
 
     [[nodiscard]] bool done() const { return st.in_end && st.in.empty(); }
     [[nodiscard]] bool chunked() const { return false; }
     [[nodiscard]] const message_head* trailers() const {
         return st.has_trailers ? &st.trailers : nullptr;
+    }
+    [[nodiscard]] bool grpc() const { return x != nullptr && x->grpc; }
+    /// Moves what the client sent on; false when the exchange must end (the client reset its
+    /// stream, or its body crossed --max-request-body).
+    bool pump(request_ctx&) {
+        if (x == nullptr) {
+            return true;
+        }
+        return outrigger::proxy::pump(*x) == write_status::ok && !x->cancelled();
     }
     bool read_now(request_ctx& c, std::size_t& got, boost::system::error_code& ec) {
         got = 0;
@@ -363,15 +465,27 @@ struct h2_source {
         std::memcpy(c.chunk.data(), st.in.data(), got);
         st.in.erase(0, got);
         conn.consume(st, got);
+        last_rx = clock_type::now();
     }
     net::awaitable<boost::system::error_code> wait(request_ctx& c, std::size_t& got) {
         got = 0;
         while (st.in.empty() && !st.in_end) {
+            if (!pump(c)) {
+                co_return net::error::operation_aborted;  // the client is gone (or over the limit)
+            }
+            if (!st.in.empty() || st.in_end) {
+                break;
+            }
             if (st.closed) {
                 co_return net::error::connection_reset;  // RST_STREAM or the connection died
             }
-            const auto until =
-                idle.count() > 0 ? std::min(deadline, clock_type::now() + idle) : deadline;
+            // Stream idle: no byte either way for that long (the client's count too, when its
+            // body still flows); the request deadline bounds the whole response.
+            auto until = *deadline;
+            if (idle.count() > 0) {
+                const auto from = x != nullptr ? std::max(last_rx, x->last_activity) : clock_type::now();
+                until = std::min(until, from + idle);
+            }
             const bool woken = co_await st.ev.wait(until);
             if (!woken) {
                 co_return beast::error::timeout;
@@ -477,6 +591,16 @@ net::awaitable<relay_status> relay_to_h1(request_ctx& c, message_head& res, Sour
     }
 }
 
+/// Ends a gRPC call whose response head already went out: trailers with `status` and `why`.
+void end_grpc_call(http2::connection& down, http2::stream& st, unsigned status, std::string_view why) {
+    message_head t;
+    const std::string code = std::to_string(status);
+    t.append(http::field::unknown, "grpc-status", code);
+    const std::string msg = grpc_message(why);
+    t.append(http::field::unknown, "grpc-message", msg);
+    down.send_trailers(st, t);
+}
+
 /// Relays a response to an HTTP/2 client stream: HEADERS, DATA as it comes (bounded by the
 /// stream's send buffer and the client's window), trailers when the upstream sent them.
 template <class Source>
@@ -494,8 +618,19 @@ net::awaitable<relay_status> relay_to_h2(request_ctx& c, message_head& res, Sour
                 ec = co_await src.wait(c, got);
             }
             if (ec) {
+                if (st.closed) {
+                    c.flags |= flag_dc;  // the client reset the stream: nothing to answer
+                    co_return relay_status::failed;
+                }
                 if (!c.response_started) {
                     co_return relay_status::failed_before_downstream;
+                }
+                if (src.grpc() && ec == beast::error::timeout) {
+                    // A gRPC call past its deadline (or idle) in the middle of the response
+                    // ends with the status, as the server would have ended it.
+                    end_grpc_call(down, st, 4, "upstream request timeout in the middle of the response");
+                    c.flags |= flag_ut;
+                    co_return relay_status::failed;
                 }
                 down.reset(st, 2);  // INTERNAL_ERROR: the client sees the stream fail
                 co_return relay_status::failed;
@@ -521,9 +656,27 @@ net::awaitable<relay_status> relay_to_h2(request_ctx& c, message_head& res, Sour
             if (trailers != nullptr) {
                 down.send_trailers(st, *trailers);
             }
-            const bool room =
-                co_await down.wait_send_room(st, clock_type::now() + c.w.config().downstream_idle);
+            // Room in the client's send buffer; meanwhile the client's body flows on (pump).
+            const auto until = clock_type::now() + c.w.config().downstream_idle;
+            bool room = true;
+            for (;;) {
+                if (st.closed || !src.pump(c)) {
+                    room = false;
+                    break;
+                }
+                if (down.has_send_room(st)) {
+                    break;
+                }
+                const bool woken = co_await st.ev.wait(until);
+                if (!woken) {
+                    room = false;
+                    break;
+                }
+            }
             if (!room) {
+                if (st.closed) {
+                    c.flags |= flag_dc;
+                }
                 co_return relay_status::failed;  // the client reset the stream or went away
             }
         }
@@ -556,11 +709,21 @@ net::awaitable<relay_status> relay_response(request_ctx& c, message_head& res, S
 struct h2_attempt {
     std::shared_ptr<http2::client_connection> conn;
     std::shared_ptr<http2::stream> st;
+    h2_exchange* x = nullptr;  // set while the client's stream and this one wake each other
     h2_attempt() = default;
     h2_attempt(const h2_attempt&) = delete;
     h2_attempt& operator=(const h2_attempt&) = delete;
     ~h2_attempt() {
+        if (x != nullptr) {
+            x->down.watcher = nullptr;
+            x->up = nullptr;
+            x->st = nullptr;
+        }
         if (st) {
+            st->watcher = nullptr;
+            if (!st->in_end) {
+                conn->h2->reset(*st, 8);  // CANCEL: the upstream stops working on it at once
+            }
             conn->h2->release(*st);
         }
     }
@@ -579,12 +742,15 @@ struct attempt_step {
 /// than the replay buffer) the rest as it arrives from downstream.
 net::awaitable<write_status> send_h2_body(request_ctx& c, http2::connection& h, http2::stream& st,
                                           std::size_t buffered, bool body_complete,
-                                          bool& streamed) {
+                                          bool& streamed, h2_exchange* x) {
     if (body_complete && buffered == 0) {
         co_return write_status::ok;  // END_STREAM went with the head
     }
     if (!h.send_data(st, std::string_view(c.replay.data(), buffered), body_complete)) {
         co_return write_status::failed;
+    }
+    if (x != nullptr) {
+        co_return pump(*x);  // the rest flows while the response is awaited (h2_exchange)
     }
     while (!request_body_done(c)) {
         std::size_t got = 0;
@@ -612,20 +778,25 @@ net::awaitable<write_status> send_h2_body(request_ctx& c, http2::connection& h, 
 /// for the response head. Fills `outcome`/`detail` as the HTTP/1.1 attempt does.
 net::awaitable<attempt_step> attempt_h2(request_ctx& c, const tcp::endpoint& ep,
                                         std::uint64_t tls_identity, std::size_t buffered,
-                                        bool body_complete, clock_type::time_point try_deadline,
-                                        clock_type::time_point req_deadline,
+                                        bool body_complete, clock_type::time_point& try_deadline,
+                                        clock_type::time_point& req_deadline,
                                         std::chrono::milliseconds idle, retry_state& rs,
                                         bool& stale_retry_used, h2_attempt& a,
                                         attempt_outcome& outcome, std::string& detail,
-                                        bool& tls_failed) {
+                                        bool& tls_failed, h2_exchange* x,
+                                        std::chrono::milliseconds grpc_timeout) {
     const auto& cfg = c.w.config();
     const auto where = [&ep]() { return fmt::format("{}:{}", ep.address().to_string(), ep.port()); };
     const auto timed_out = [&]() {
+        const bool by_client = x != nullptr && clock_type::now() >= x->grpc_deadline;
         return attempt_step{attempt_step::next_t::reply, true,
                             forward_result{errc::upstream_timeout,
-                                           fmt::format("{} at {} did not answer within {} ms",
-                                                       c.up.what, where(),
-                                                       c.up.per_request_timeout.count()),
+                                           by_client ? fmt::format("{} at {} did not answer within the "
+                                                                   "caller's grpc-timeout of {} ms",
+                                                                   c.up.what, where(), grpc_timeout.count())
+                                                     : fmt::format("{} at {} did not answer within {} ms",
+                                                                   c.up.what, where(),
+                                                                   c.up.per_request_timeout.count()),
                                            rs.retries_done > 0 ? static_cast<std::uint32_t>(flag_urx) : 0u}};
     };
     a.conn = c.w.h2_pool().find(ep, tls_identity);
@@ -695,8 +866,56 @@ net::awaitable<attempt_step> attempt_h2(request_ctx& c, const tcp::endpoint& ep,
         detail = "the HTTP/2 connection cannot take another stream";
         co_return attempt_step{};
     }
+    http2::stream& st = *a.st;
+    if (x != nullptr) {
+        // From here on the client's stream and this one wake the same waits (h2_exchange).
+        a.x = x;
+        x->up = a.conn->h2.get();
+        x->st = &st;
+        x->last_activity = clock_type::now();
+        st.watcher = &x->down.ev;
+        x->down.watcher = &st.ev;
+    }
     bool streamed = false;
-    const auto ws = co_await send_h2_body(c, *a.conn->h2, *a.st, buffered, body_complete, streamed);
+    auto ws = co_await send_h2_body(c, *a.conn->h2, st, buffered, body_complete, streamed, x);
+    const auto cancelled = []() {
+        return attempt_step{attempt_step::next_t::reply, false,
+                            forward_result{errc::downstream_reset, "the client reset the stream", 0}};
+    };
+    // The response head (and, for gRPC, what follows it: see below), bounded by the per-try
+    // deadline and, when set, the stream idle timeout. The client's body flows meanwhile.
+    enum class waited { ready, expired, idle };
+    const auto idle_from = clock_type::now();
+    const auto wait_for = [&](auto ready) -> net::awaitable<waited> {
+        for (;;) {
+            if (x != nullptr && ws == write_status::ok) {
+                ws = pump(*x);
+                if (ws != write_status::ok || x->cancelled()) {
+                    co_return waited::ready;  // judged below
+                }
+            }
+            if (ready() || ws != write_status::ok) {
+                co_return waited::ready;
+            }
+            auto deadline = try_deadline;
+            bool idle_first = false;
+            if (idle.count() > 0) {
+                const auto until = (x != nullptr ? std::max(idle_from, x->last_activity) : idle_from) + idle;
+                if (until < deadline) {
+                    deadline = until;
+                    idle_first = true;
+                }
+            }
+            const bool woken = co_await st.ev.wait(deadline);
+            if (!woken) {
+                co_return idle_first ? waited::idle : waited::expired;
+            }
+        }
+    };
+    waited w = co_await wait_for([&]() { return st.head_done || st.closed; });
+    if (x != nullptr && (x->cancelled() || ws == write_status::downstream_failed)) {
+        co_return cancelled();
+    }
     if (ws == write_status::body_too_large) {
         c.close_after = true;
         co_return attempt_step{
@@ -715,39 +934,26 @@ net::awaitable<attempt_step> attempt_h2(request_ctx& c, const tcp::endpoint& ep,
     if (streamed) {
         rs.request_replayable = false;
     }
-    // The response head: bounded by the per-try deadline and, when set, the stream idle timeout.
-    auto read_deadline = try_deadline;
-    bool idle_first = false;
-    if (idle.count() > 0 && clock_type::now() + idle < read_deadline) {
-        read_deadline = clock_type::now() + idle;
-        idle_first = true;
-    }
-    http2::stream& st = *a.st;
-    bool expired = false;
-    while (!st.head_done && !st.closed && ws == write_status::ok) {
-        const bool woken = co_await st.ev.wait(read_deadline);
-        if (!woken) {
-            expired = true;
-            break;
-        }
-    }
-    if (expired) {
-        if (idle_first) {
-            co_return attempt_step{attempt_step::next_t::reply, true,
-                                   forward_result{errc::idle_timeout,
-                                                  fmt::format("{} at {} sent nothing for {} ms (idle timeout)",
-                                                              c.up.what, where(), idle.count()),
-                                                  0}};
+    const auto expired = [&](waited how) {
+        if (how == waited::idle) {
+            return attempt_step{attempt_step::next_t::reply, true,
+                                forward_result{errc::idle_timeout,
+                                               fmt::format("{} at {} sent nothing for {} ms (idle timeout)",
+                                                           c.up.what, where(), idle.count()),
+                                               0}};
         }
         if (clock_type::now() >= req_deadline) {
-            co_return timed_out();
+            return timed_out();
         }
         outcome.kind = attempt_outcome::kind_t::per_try_timeout;
         detail = "per-try timeout";
-        co_return attempt_step{};
+        return attempt_step{};
+    };
+    if (w != waited::ready) {
+        co_return expired(w);
     }
     if (!st.head_done) {
-        if (st.refused && !streamed && !stale_retry_used) {
+        if (st.refused && !streamed && !stale_retry_used && (x == nullptr || !x->overflowed)) {
             // REFUSED_STREAM, or above the last-stream-id of a GOAWAY: the upstream never
             // processed it, so it is sent again on another connection, not counted as an attempt.
             stale_retry_used = true;
@@ -769,15 +975,65 @@ net::awaitable<attempt_step> attempt_h2(request_ctx& c, const tcp::endpoint& ep,
     }
     outcome.kind = attempt_outcome::kind_t::response;
     outcome.status = st.head.status();
-    if (const auto gs = st.head.find(std::string_view("grpc-status")); gs && !gs->empty() && gs->size() <= 2) {
+    const auto grpc_status = [](const message_head& h) {
+        const auto gs = h.find(std::string_view("grpc-status"));
+        if (!gs || gs->empty() || gs->size() > 2) {
+            return -1;
+        }
         int v = 0;
         for (const char ch : *gs) {
             v = ch >= '0' && ch <= '9' ? v * 10 + (ch - '0') : 99;
         }
-        outcome.grpc_status = v;  // trailers-only: the call ended in the head (retryable by it)
+        return v;
+    };
+    outcome.grpc_status = grpc_status(st.head);  // trailers-only: the call ended in the head
+    if (outcome.grpc_status < 0 && x != nullptr && x->grpc) {
+        // A gRPC head without a status: the status comes in the trailers. Nothing was relayed
+        // yet, so when the trailers come before any message (an empty body), their status is
+        // still retryable; the first message (or the wait's end) decides.
+        w = co_await wait_for([&]() { return !st.in.empty() || st.in_end || st.closed; });
+        if (x->cancelled() || ws == write_status::downstream_failed) {
+            co_return cancelled();
+        }
+        if (w != waited::ready) {
+            co_return expired(w);
+        }
+        if (st.in.empty() && st.in_end && st.has_trailers) {
+            outcome.grpc_status = grpc_status(st.trailers);
+        } else if (st.in.empty() && !st.in_end) {
+            outcome.kind = attempt_outcome::kind_t::reset;
+            detail = fmt::format("HTTP/2 stream reset after the response head (error code {})", st.error);
+            co_return attempt_step{};
+        }
     }
     c.upstream_first_byte = clock_type::now();
     co_return attempt_step{};
+}
+
+/// The value of a grpc-timeout header ("1-8 digits, then H M S m u n"; gRPC over HTTP/2), in
+/// milliseconds rounded up; 0 when absent or malformed (then only the route's timeout applies).
+std::chrono::milliseconds parse_grpc_timeout(std::string_view v) {
+    if (v.size() < 2 || v.size() > 9) {
+        return std::chrono::milliseconds{0};
+    }
+    std::uint64_t n = 0;
+    for (const char ch : v.substr(0, v.size() - 1)) {
+        if (ch < '0' || ch > '9') {
+            return std::chrono::milliseconds{0};
+        }
+        n = n * 10 + static_cast<std::uint64_t>(ch - '0');
+    }
+    std::uint64_t ms = 0;
+    switch (v.back()) {
+    case 'H': ms = n * 3600000; break;
+    case 'M': ms = n * 60000; break;
+    case 'S': ms = n * 1000; break;
+    case 'm': ms = n; break;
+    case 'u': ms = (n + 999) / 1000; break;
+    case 'n': ms = (n + 999999) / 1000000; break;
+    default: return std::chrono::milliseconds{0};
+    }
+    return std::chrono::milliseconds{static_cast<std::int64_t>(std::max<std::uint64_t>(ms, 1))};
 }
 
 }  // namespace
@@ -801,10 +1057,50 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                                  0};
     }
 
+    // An HTTP/2 client to an HTTP/2 upstream: the body flows with the response (h2_exchange).
+    std::optional<h2_exchange> x;
+    std::chrono::milliseconds grpc_timeout{0};
+    if (c.h2 && c.up.h2) {
+        x.emplace(h2_exchange{c, *c.h2.st});
+        x->grpc = req[http::field::content_type].starts_with("application/grpc");
+        if (x->grpc) {
+            // The caller's deadline (gRPC over HTTP/2: "grpc-timeout"), counted from now.
+            grpc_timeout = parse_grpc_timeout(req.find(std::string_view("grpc-timeout")).value_or(""));
+            if (grpc_timeout.count() > 0) {
+                x->grpc_deadline = clock_type::now() + grpc_timeout;
+            }
+        }
+    }
+
     // 1. Buffer the request body (up to replay_buffer) so that attempts can be replayed.
     std::size_t buffered = 0;
     bool body_complete = request_body_done(c);
-    if (!body_complete) {
+    if (!body_complete && x) {
+        // Only what already arrived: the client may wait for an answer before it sends more.
+        if (c.replay.empty()) {
+            c.replay.resize(cfg.replay_buffer);
+        }
+        http2::stream& ds = *c.h2.st;
+        buffered = std::min(ds.in.size(), c.replay.size());
+        if (cfg.max_request_body > 0 && buffered > cfg.max_request_body) {
+            c.close_after = true;
+            co_return forward_result{
+                errc::body_too_large,
+                fmt::format("request body exceeds the limit of {} bytes (--max-request-body)",
+                            cfg.max_request_body),
+                0};
+        }
+        std::memcpy(c.replay.data(), ds.in.data(), buffered);
+        ds.in.erase(0, buffered);
+        c.h2.body_seen += buffered;
+        c.h2.conn->consume(ds, buffered);
+        c.bytes_in += buffered;
+        x->kept = buffered;
+        body_complete = request_body_done(c);
+        if (body_complete) {
+            req.content_length(buffered);
+        }
+    } else if (!body_complete) {
         if (c.replay.empty()) {
             c.replay = c.w.buffers().take_replay();
         }
@@ -855,6 +1151,18 @@ net::awaitable<forward_result> forward(request_ctx& c) {
     const routing::retry_spec* spec = c.up.retry;
     const auto per_try = (spec != nullptr && spec->present) ? spec->per_try_timeout
                                                             : std::chrono::milliseconds{0};
+    clock_type::time_point try_deadline = req_deadline;
+    if (x) {
+        // The route's perRequest caps the caller's grpc-timeout; while the client's body still
+        // flows only the caller's deadline runs (the others start at its end: finish_body).
+        x->per_request = c.up.per_request_timeout;
+        x->per_try = per_try;
+        x->req_deadline = &req_deadline;
+        x->try_deadline = &try_deadline;
+        x->body_done = body_complete;
+        st.request_replayable = true;
+        req_deadline = body_complete ? std::min(req_deadline, x->grpc_deadline) : x->grpc_deadline;
+    }
     const auto idle = c.up.idle_timeout;
     const routing::upstream_target* target =
         c.up.kind == upstream_choice::kind_t::target ? c.up.target : nullptr;
@@ -868,6 +1176,13 @@ net::awaitable<forward_result> forward(request_ctx& c) {
     bool stale_retry_used = false;
     std::optional<response_head_parser> p;
     const auto timeout_result = [&](std::string_view where) {
+        if (x && clock_type::now() >= x->grpc_deadline) {
+            return forward_result{
+                errc::upstream_timeout,
+                fmt::format("{} did not answer within the caller's grpc-timeout of {} ms", c.up.what,
+                            grpc_timeout.count()),
+                st.retries_done > 0 ? static_cast<std::uint32_t>(flag_urx) : 0u};
+        }
         return forward_result{
             errc::upstream_timeout,
             where.empty() ? fmt::format("{} did not answer within {} ms", c.up.what,
@@ -896,8 +1211,15 @@ net::awaitable<forward_result> forward(request_ctx& c) {
         if (now >= req_deadline) {
             co_return timeout_result({});
         }
-        auto try_deadline =
-            per_try.count() > 0 ? std::min(req_deadline, now + per_try) : req_deadline;
+        try_deadline = per_try.count() > 0 ? std::min(req_deadline, now + per_try) : req_deadline;
+        if (x) {
+            // A retry resends what the replay buffer kept, then the body flows on.
+            buffered = x->kept;
+            body_complete = x->body_done;
+            if (!body_complete) {
+                try_deadline = req_deadline;  // the per-try timeout starts at the body's end
+            }
+        }
 
         // Endpoint choice: round robin over the usable endpoints, untried ones first.
         tcp::endpoint ep;
@@ -958,7 +1280,10 @@ net::awaitable<forward_result> forward(request_ctx& c) {
             const attempt_step step =
                 co_await attempt_h2(c, ep, tls_identity, buffered, body_complete, try_deadline,
                                     req_deadline, idle, st, stale_retry_used, h2a, outcome, detail,
-                                    tls_failed);
+                                    tls_failed, x ? &*x : nullptr, grpc_timeout);
+            if (x) {
+                st.request_replayable = !x->overflowed;
+            }
             if (step.next == attempt_step::next_t::again) {
                 --c.attempts;
                 --tried_n;
@@ -1211,7 +1536,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
             c.flags |= bnr;
             relay_status rs = relay_status::done;
             if (h2a.st) {
-                h2_source src{*h2a.conn->h2, *h2a.st, req_deadline, idle};
+                h2_source src{*h2a.conn->h2, *h2a.st, &req_deadline, idle, h2a.x};
                 rs = co_await relay_response(c, h2a.st->head, src);
             } else {
                 h1_source src{*conn, *p, req_deadline, idle};

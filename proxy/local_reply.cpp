@@ -47,6 +47,10 @@ unsigned grpc_status_of(errc e) {
     case errc::connect_denied:
     case errc::listener_tls_mismatch:
         return 7;  // PERMISSION_DENIED
+    case errc::downstream_reset:
+        return 1;  // CANCELLED (never sent: the stream is gone)
+    case errc::not_grpc:
+        return 12;  // UNIMPLEMENTED (never sent: the request is not gRPC)
     case errc::downstream_protocol_error:
     case errc::upstream_protocol_error:
         return 13;  // INTERNAL

@@ -305,7 +305,7 @@ void connection::fail_all(std::uint32_t code) {
                 s->refused = true;
             }
         }
-        s->ev.notify();
+        s->wake();
     }
     streams_.clear();
 }
@@ -611,11 +611,11 @@ int connection::on_frame_recv(std::int32_t id, std::uint8_t type, std::uint8_t f
         } else if ((flags & NGHTTP2_FLAG_END_STREAM) != 0) {
             s->in_end = true;
         }
-        s->ev.notify();
+        s->wake();
     } else if (type == NGHTTP2_DATA) {
         if ((flags & NGHTTP2_FLAG_END_STREAM) != 0) {
             s->in_end = true;
-            s->ev.notify();
+            s->wake();
         }
     } else if (type == NGHTTP2_RST_STREAM && role_ == role::server && !s->answered) {
         // Rapid reset (CVE-2023-44487): a stream reset before it was answered costs a token.
@@ -641,7 +641,7 @@ int connection::on_data(std::int32_t id, std::string_view data) {
     }
     stream& s = *it->second;
     s.in.append(data);
-    s.ev.notify();
+    s.wake();
     return 0;
 }
 
@@ -657,7 +657,7 @@ int connection::on_stream_close(std::int32_t id, std::uint32_t code) {
     if (code == NGHTTP2_REFUSED_STREAM) {
         s->refused = true;  // never processed by the peer: safe to retry
     }
-    s->ev.notify();
+    s->wake();
     return 0;
 }
 
@@ -672,7 +672,7 @@ long connection::read_body(stream& s, std::int32_t id, std::uint8_t* buf, std::s
             s.out_off = 0;
         }
         if (s.out_pending() <= limits_.send_buffer) {
-            s.ev.notify();  // a sender waiting for room
+            s.wake();  // a sender waiting for room
         }
     }
     if (s.out_pending() == 0 && s.out_end) {

@@ -107,8 +107,17 @@ struct stream {
     bool reset_after_send = false;   // RST_STREAM(NO_ERROR) once the last DATA is out
     bool eof_sent = false;           // the data source gave its last byte
     event ev;                        // wakes the stream's coroutine
+    /// Also woken with `ev` when set: the event of a coroutine that serves this stream together
+    /// with another one (the forwarder's HTTP/2 → HTTP/2 exchange waits on one event for both).
+    event* watcher = nullptr;
 
     [[nodiscard]] std::size_t out_pending() const { return out.size() - out_off; }
+    void wake() {
+        ev.notify();
+        if (watcher != nullptr) {
+            watcher->notify();
+        }
+    }
 };
 
 enum class role { server, client };
@@ -144,6 +153,10 @@ public:
     bool send_trailers(stream& s, const message_head& trailers);
     /// Waits until the stream's send buffer drained below the limit (or the stream ended).
     boost::asio::awaitable<bool> wait_send_room(stream& s, clock_type::time_point deadline);
+    /// Whether `send_data` on `s` would stay within the send buffer limit now.
+    [[nodiscard]] bool has_send_room(const stream& s) const {
+        return s.out_pending() <= limits_.send_buffer;
+    }
     /// Gives `n` received bytes back to the peer's window (after the request path took them).
     void consume(stream& s, std::size_t n);
     /// RST_STREAM with `code` (nghttp2 error code; 8 = CANCEL, 2 = INTERNAL_ERROR).
