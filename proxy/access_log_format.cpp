@@ -149,6 +149,16 @@ bool parse_format_ops(std::string_view text, std::vector<log_op>& out, format_pa
             }
             op.text = lower(main);
             op.fallback = lower(alt);
+        } else if (name == "GRPC_STATUS") {
+            // Envoy's %GRPC_STATUS(X)%: X = CAMEL_STRING (the default), SNAKE_STRING or NUMBER.
+            op.kind = log_op_kind::grpc_status;
+            if (arg && *arg != "CAMEL_STRING" && *arg != "SNAKE_STRING" && *arg != "NUMBER") {
+                err = {start, fmt::format("%GRPC_STATUS({})%: expects CAMEL_STRING, SNAKE_STRING or NUMBER", *arg)};
+                return false;
+            }
+            if (arg && *arg != "CAMEL_STRING") {
+                op.text.assign(*arg);
+            }
         } else if (name == "START_TIME") {
             op.kind = log_op_kind::start_time;
             if (arg) {
@@ -329,6 +339,29 @@ struct value_t {
     std::uint64_t n = 0;
 };
 
+/// %GRPC_STATUS%: the name of gRPC status `code` as Envoy prints it; absent ("-") when the
+/// response carried none. Codes past 16 print as a number.
+value_t grpc_status_value(const log_op& op, int code) {
+    static constexpr std::string_view snake[] = {
+        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+        "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+        "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+        "UNAUTHENTICATED"};
+    static constexpr std::string_view camel[] = {
+        "Ok", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded", "NotFound",
+        "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+        "Aborted", "OutOfRange", "Unimplemented", "Internal", "Unavailable", "DataLoss",
+        "Unauthenticated"};
+    if (code < 0) {
+        return {};
+    }
+    if (op.text == "NUMBER" || code > 16) {
+        return {value_t::kind_t::num, {}, static_cast<std::uint64_t>(code)};
+    }
+    const auto i = static_cast<std::size_t>(code);
+    return {value_t::kind_t::str, op.text == "SNAKE_STRING" ? snake[i] : camel[i], 0};
+}
+
 value_t eval(const log_op& op, const log_record& r, std::string& scratch) {
     auto str = [](std::string_view s) {
         return s.empty() ? value_t{} : value_t{value_t::kind_t::str, s, 0};
@@ -401,6 +434,8 @@ value_t eval(const log_op& op, const log_record& r, std::string& scratch) {
         return str(r.requested_server_name);
     case log_op_kind::downstream_local_address:
         return str(r.downstream_local);
+    case log_op_kind::grpc_status:
+        return grpc_status_value(op, r.grpc_status);
     }
     return {};
 }

@@ -60,6 +60,7 @@ enum class log_op_kind : std::uint8_t {
     listener,
     requested_server_name,
     downstream_local_address,
+    grpc_status,  // text: "" (CAMEL_STRING, Envoy's default), "SNAKE_STRING" or "NUMBER"
 };
 
 struct log_op {
@@ -123,6 +124,9 @@ struct log_record {
     std::string_view listener;
     std::string_view requested_server_name;  // TLS SNI, empty when none
     std::string_view downstream_local;       // "addr:port", empty when unknown
+    /// The call's gRPC status (trailers, trailers-only head, or the local reply's); -1: none
+    /// (not a gRPC response).
+    int grpc_status = -1;
     const header_source* request = nullptr;
     const header_source* response = nullptr;
 };

@@ -290,6 +290,7 @@ void write_access_log(session_state& s, const request_ctx& c, const log_format* 
     r.upstream_cluster = cluster_name_of(c);
     r.downstream_remote = s.remote;
     r.attempts = c.attempts;
+    r.grpc_status = c.grpc_status;
     r.route_name = c.route != nullptr ? std::string_view(c.route->name) : std::string_view{};
     r.virtual_service = c.service != nullptr ? std::string_view(c.service->name) : std::string_view{};
     r.gateway_route =
@@ -320,7 +321,8 @@ net::awaitable<bool> write_local_reply(session_state& s, request_ctx& c, errc e,
         message_head h;
         h.set_status_line(200, {}, 20);
         h.append(http::field::content_type, "content-type", "application/grpc");
-        const std::string code = std::to_string(grpc_status_of(e));
+        c.grpc_status = static_cast<int>(grpc_status_of(e));
+        const std::string code = std::to_string(c.grpc_status);
         h.append(http::field::unknown, "grpc-status", code);
         std::string msg(sentence);
         char flag_text[64];
@@ -494,6 +496,11 @@ struct parsed_target {
 
 /// A local reply a decider chose; the caller writes it (the sentence lives in the session's
 /// buffers or is a literal).
+/// A gRPC request: content-type application/grpc, or one of its +proto, +json… forms.
+bool is_grpc_request(const message_head& req) {
+    return req[http::field::content_type].starts_with("application/grpc");
+}
+
 struct local_answer {
     errc e = errc::ok;
     std::string_view sentence;
@@ -592,6 +599,17 @@ bool serve_decision(session_state& s, request_ctx& c, const routing::snapshot& s
     c.service = d.service;
     c.route = d.route;
     using outcome = routing::route_decision::outcome_t;
+    if (d.port != nullptr && d.port->proto == routing::protocol::grpc &&
+        (d.outcome == outcome::routed || d.outcome == outcome::no_route) && !is_grpc_request(req)) {
+        // gRPC over HTTP/2: "if content-type does not begin with application/grpc, gRPC servers
+        // SHOULD respond with HTTP status 415". Said before any route is tried (docs/grpc.md).
+        out = local_answer{errc::not_grpc,
+            assign_fmt(s.origin_buf, "virtual service \"{}\" listens with protocol grpc on port {}: "
+                                     "this request is not gRPC (content-type \"{}\"; gRPC sends "
+                                     "application/grpc)",
+                       host, d.port->port, req[http::field::content_type].substr(0, 100))};
+        return false;
+    }
 
     switch (d.outcome) {
     case outcome::routed: {
@@ -864,6 +882,16 @@ net::awaitable<bool> classify_ingress(session_state& s, request_ctx& c,
                                               0);
             co_return false;
         }
+    }
+    if (l->proto == routing::protocol::grpc && !is_grpc_request(req)) {
+        keep = co_await write_local_reply(
+            s, c, errc::not_grpc,
+            assign_fmt(s.origin_buf, "the listener on port {} of virtual node \"{}\" is grpc: this "
+                                     "request is not gRPC (content-type \"{}\"; gRPC sends "
+                                     "application/grpc)",
+                       l->port, snap.node_name.value_or(""), req[http::field::content_type].substr(0, 100)),
+            0);
+        co_return false;
     }
     c.up.kind = upstream_choice::kind_t::app;
     c.ingress = l;

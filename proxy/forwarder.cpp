@@ -601,6 +601,22 @@ void end_grpc_call(http2::connection& down, http2::stream& st, unsigned status, 
     down.send_trailers(st, t);
 }
 
+/// The grpc-status value of `h` (0..99), -1 when absent or malformed.
+int grpc_status_in(const message_head& h) {
+    const auto gs = h.find(std::string_view("grpc-status"));
+    if (!gs || gs->empty() || gs->size() > 2) {
+        return -1;
+    }
+    int v = 0;
+    for (const char ch : *gs) {
+        if (ch < '0' || ch > '9') {
+            return -1;
+        }
+        v = v * 10 + (ch - '0');
+    }
+    return v;
+}
+
 /// Relays a response to an HTTP/2 client stream: HEADERS, DATA as it comes (bounded by the
 /// stream's send buffer and the client's window), trailers when the upstream sent them.
 template <class Source>
@@ -629,6 +645,7 @@ net::awaitable<relay_status> relay_to_h2(request_ctx& c, message_head& res, Sour
                     // A gRPC call past its deadline (or idle) in the middle of the response
                     // ends with the status, as the server would have ended it.
                     end_grpc_call(down, st, 4, "upstream request timeout in the middle of the response");
+                    c.grpc_status = 4;
                     c.flags |= flag_ut;
                     co_return relay_status::failed;
                 }
@@ -639,6 +656,7 @@ net::awaitable<relay_status> relay_to_h2(request_ctx& c, message_head& res, Sour
         const bool done = src.done() || bodyless;
         const message_head* trailers = done ? src.trailers() : nullptr;
         if (!head_sent) {
+            c.grpc_status = grpc_status_in(res);  // trailers-only: the call ends in the head
             down.respond(st, res, done && got == 0 && trailers == nullptr);
             head_sent = true;
             c.response_started = true;
@@ -654,6 +672,7 @@ net::awaitable<relay_status> relay_to_h2(request_ctx& c, message_head& res, Sour
                 down.send_data(st, {}, true);
             }
             if (trailers != nullptr) {
+                c.grpc_status = grpc_status_in(*trailers);
                 down.send_trailers(st, *trailers);
             }
             // Room in the client's send buffer; meanwhile the client's body flows on (pump).
@@ -975,18 +994,7 @@ net::awaitable<attempt_step> attempt_h2(request_ctx& c, const tcp::endpoint& ep,
     }
     outcome.kind = attempt_outcome::kind_t::response;
     outcome.status = st.head.status();
-    const auto grpc_status = [](const message_head& h) {
-        const auto gs = h.find(std::string_view("grpc-status"));
-        if (!gs || gs->empty() || gs->size() > 2) {
-            return -1;
-        }
-        int v = 0;
-        for (const char ch : *gs) {
-            v = ch >= '0' && ch <= '9' ? v * 10 + (ch - '0') : 99;
-        }
-        return v;
-    };
-    outcome.grpc_status = grpc_status(st.head);  // trailers-only: the call ended in the head
+    outcome.grpc_status = grpc_status_in(st.head);  // trailers-only: the call ended in the head
     if (outcome.grpc_status < 0 && x != nullptr && x->grpc) {
         // A gRPC head without a status: the status comes in the trailers. Nothing was relayed
         // yet, so when the trailers come before any message (an empty body), their status is
@@ -999,7 +1007,7 @@ net::awaitable<attempt_step> attempt_h2(request_ctx& c, const tcp::endpoint& ep,
             co_return expired(w);
         }
         if (st.in.empty() && st.in_end && st.has_trailers) {
-            outcome.grpc_status = grpc_status(st.trailers);
+            outcome.grpc_status = grpc_status_in(st.trailers);
         } else if (st.in.empty() && !st.in_end) {
             outcome.kind = attempt_outcome::kind_t::reset;
             detail = fmt::format("HTTP/2 stream reset after the response head (error code {})", st.error);

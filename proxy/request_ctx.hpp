@@ -91,6 +91,7 @@ struct request_ctx {
     bool response_started = false;   // a response byte went downstream
     boost::asio::ip::tcp::endpoint upstream_ep;
     std::uint32_t ejections = 0;     // endpoints outlier detection ejected during this request
+    int grpc_status = -1;            // the gRPC status the client was given (-1: none seen)
 
     // For metrics and the access log (operations).
     const routing::service_entry* service = nullptr;  // virtual service matched (egress)

@@ -410,8 +410,10 @@ bool connection::send_data(stream& s, std::string_view data, bool end_stream) {
     if (dead_ || s.closed) {
         return false;
     }
-    if (s.out_off > 0 && s.out_off == s.out.size()) {
-        s.out.clear();
+    if (s.out_off > 0 && s.out_off >= s.out.size() / 2) {
+        // Drop what was sent before appending: a sender that never lets the buffer drain to
+        // empty (a long upload, a streamed response) would otherwise grow it without bound.
+        s.out.erase(0, s.out_off);
         s.out_off = 0;
     }
     s.out.append(data);

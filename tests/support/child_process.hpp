@@ -72,6 +72,7 @@ public:
         }
     }
     void signal(int sig) { ::kill(pid_, sig); }
+    [[nodiscard]] pid_t pid() const { return pid_; }
     /// SIGTERM, then waits (deadline) for the exit status; -1 on timeout.
     int terminate(std::chrono::milliseconds timeout) {
         signal(SIGTERM);
