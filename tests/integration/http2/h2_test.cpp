@@ -283,22 +283,50 @@ namespace {
 
 /// `echo.grpc` → router (grpc, port `port`) with a grpcRoute for service test.Echo (retrying
 /// `unavailable`) → node `echo` (grpc listener) ; `web` has it as backend.
-std::string grpc_mesh(std::uint16_t port) {
+/// `route_extra`: more grpcRoute fields (8-space indent); `web_extra`: more of web's spec.
+std::string grpc_mesh(std::uint16_t port, const std::string& route_extra = {},
+                      const std::string& web_extra = {}) {
     const std::string p = std::to_string(port);
     return mesh_head + node("echo", "grpc", port) +
            node("web", "http", 8080,
-                "  backends:\n    - virtualService: {virtualServiceRef: {name: echo}}\n") +
+                "  backends:\n    - virtualService: {virtualServiceRef: {name: echo}}\n" + web_extra) +
            "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualRouter\nmetadata: {name: echo, "
            "namespace: shop}\nspec:\n  listeners:\n    - portMapping: {port: " + p +
            ", protocol: grpc}\n  routes:\n    - name: echo\n      grpcRoute:\n"
            "        match: {serviceName: test.Echo}\n        retryPolicy:\n"
            "          grpcRetryEvents: [unavailable]\n          maxRetries: 2\n"
-           "          perRetryTimeout: {unit: s, value: 5}\n        action:\n"
+           "          perRetryTimeout: {unit: s, value: 5}\n" + route_extra + "        action:\n"
            "          weightedTargets:\n            - virtualNodeRef: {name: echo}\n"
            "              weight: 1\n"
            "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\nmetadata: {name: echo, "
            "namespace: shop}\nspec:\n  awsName: echo.grpc\n  provider:\n    virtualRouter:\n"
            "      virtualRouterRef: {name: echo}\n";
+}
+
+/// A gRPC server (grpc_peer.py) whose stderr events are read with its stdout.
+struct grpc_server {
+    std::uint16_t port;
+    child_process proc;
+    explicit grpc_server(std::uint16_t p, const std::string& name = "v1")
+        : port(p),
+          proc({"/bin/sh", "-c",
+                "exec /usr/bin/python3 " + std::string(OUTRIGGER_SOURCE_DIR) +
+                    "/tests/integration/http2/grpc_peer.py server " + std::to_string(p) + " " + name +
+                    " 2>&1"}) {
+        REQUIRE(proc.wait_for(std::regex("(ready)"), std::chrono::seconds(20)) == "ready");
+    }
+};
+
+/// Peak resident memory of a process (VmHWM), in KiB.
+long peak_rss_kib(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("VmHWM:", 0) == 0) {
+            return std::stol(line.substr(6));
+        }
+    }
+    return -1;
 }
 
 const std::string grpc_peer = std::string(OUTRIGGER_SOURCE_DIR) + "/tests/integration/http2/grpc_peer.py";
@@ -426,4 +454,226 @@ TEST_CASE("h2: TLS by ALPN, inbound and toward an h2 upstream", "[integration][h
         CHECK(out.rfind("HTTP/1.1 200", 0) == 0);
         CHECK(out.find("over TLS") != std::string::npos);
     }
+}
+
+namespace {
+
+/// The client (`web`, egress) and server (`echo`, ingress) sidecars of grpc_mesh around a real
+/// gRPC server: caller → egress → ingress → server.
+struct grpc_pair {
+    temp_dir dir;
+    fs::path mesh;
+    proxy in;
+    std::string ingress;
+    proxy out;
+    std::string target;
+    std::string authority;
+    grpc_pair(std::uint16_t port, const std::string& route_extra = {}, const std::string& web_extra = {})
+        : mesh(dir.write("mesh.yaml", grpc_mesh(port, route_extra, web_extra))),
+          in(mesh, "echo", {}),
+          ingress(in.proc.wait_for(std::regex("ingress listening on 127\\.0\\.0\\.1:([0-9]+)"),
+                                   std::chrono::seconds(5))),
+          out(mesh, "web", {"--connect-to", "echo.test.local:" + std::to_string(port) + ":127.0.0.1:" + ingress}),
+          target("127.0.0.1:" + out.egress),
+          authority("echo.grpc:" + std::to_string(port)) {}
+    /// grpc_peer.py `cmd` through the pair.
+    std::string peer(const std::string& cmd, const std::string& args) const {
+        return run_capture("/usr/bin/python3 " + grpc_peer + " " + cmd + " " + target + " " + authority +
+                           " " + args);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("grpc: client and bidirectional streaming, many and large messages, egress to ingress",
+          "[integration][h2][grpc]") {
+    grpc_server server(free_port());
+    grpc_pair p(server.port);
+    REQUIRE_FALSE(p.ingress.empty());
+    // 1,000 messages each way. The bidirectional call is ping-pong: each message is sent only
+    // after the answer to the previous one came back, so the request body must flow while the
+    // response is relayed (waiting for the whole body first deadlocks until the client gives up).
+    CHECK(p.peer("sum", "1000 100") == "OK 1000 messages, 100000 bytes\n");
+    CHECK(p.peer("chat", "1000 100") == "OK 1000 answers\n");
+    // Messages larger than grpcio's default 4 MiB limit (raised on both peers), both directions,
+    // streamed: neither proxy's peak memory grows by anything near one message.
+    const long out_before = peak_rss_kib(p.out.proc.pid());
+    const long in_before = peak_rss_kib(p.in.proc.pid());
+    CHECK(p.peer("mirror", "8000000") == "OK 8000000 same\n");
+    CHECK(p.peer("chat", "4 8000000") == "OK 4 answers\n");
+    CHECK(p.peer("sum", "8 8000000") == "OK 8 messages, 64000000 bytes\n");
+    const long out_after = peak_rss_kib(p.out.proc.pid());
+    const long in_after = peak_rss_kib(p.in.proc.pid());
+    INFO("egress peak " << out_before << " -> " << out_after << " KiB, ingress " << in_before << " -> "
+                        << in_after << " KiB");
+    CHECK(out_after - out_before < 4096);
+    CHECK(in_after - in_before < 4096);
+}
+
+TEST_CASE("grpc: status codes unchanged, no retry after a message, deadlines, cancellation",
+          "[integration][h2][grpc]") {
+    grpc_server server(free_port());
+    // The client sidecar logs the gRPC status of every call.
+    const std::string web_logging =
+        "  logging:\n    accessLog:\n      file:\n        path: /dev/stdout\n        format:\n"
+        "          text: \"%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %GRPC_STATUS% %GRPC_STATUS(NUMBER)%\\n\"\n";
+    grpc_pair p(server.port, {}, web_logging);
+    REQUIRE_FALSE(p.ingress.empty());
+
+    SECTION("every status code 0..16 comes back with its own message") {
+        static const char* names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT",
+                                      "DEADLINE_EXCEEDED", "NOT_FOUND", "ALREADY_EXISTS",
+                                      "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+                                      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
+                                      "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+        std::string expected = "0 OK ok\n";
+        for (int n = 1; n <= 16; ++n) {
+            expected += std::to_string(n) + " " + names[n] + " code " + std::to_string(n) + "\n";
+        }
+        CHECK(p.peer("codes", "") == expected);
+        // %GRPC_STATUS%: Envoy's names, and the number.
+        REQUIRE(p.out.proc.terminate(std::chrono::seconds(10)) == 0);
+        const std::string log = read_file(p.out.access_log);
+        CHECK(log.find("/test.Echo/Code 200 - Ok 0\n") != std::string::npos);
+        CHECK(log.find("/test.Echo/Code 200 - NotFound 5\n") != std::string::npos);
+        CHECK(log.find("/test.Echo/Code 200 - Unauthenticated 16\n") != std::string::npos);
+        // UNAVAILABLE is retried (grpcRetryEvents) and still reaches the caller unchanged.
+        CHECK(log.find("/test.Echo/Code 200 URX Unavailable 14\n") != std::string::npos);
+    }
+    SECTION("UNAVAILABLE after a relayed message is not retried") {
+        // The server counts its calls: had the proxy retried the first one, the second call
+        // would be the server's third.
+        CHECK(p.peer("call", "/test.Echo/OneThenUnavailable x") ==
+              "OK first of call 1\nUNAVAILABLE gone after one\n");
+        CHECK(p.peer("call", "/test.Echo/OneThenUnavailable x") ==
+              "OK first of call 2\nUNAVAILABLE gone after one\n");
+        // Before any message (trailers-only UNAVAILABLE) it is retried: Flaky fails once.
+        CHECK(p.peer("call", "/test.Echo/Flaky x") == "OK second try:x\n");
+    }
+    SECTION("a client deadline shorter than the method: DEADLINE_EXCEEDED, the server's call ends") {
+        const auto t0 = std::chrono::steady_clock::now();
+        CHECK(p.peer("call", "/test.Echo/Slow 10 --timeout 0.5") == "DEADLINE_EXCEEDED Deadline Exceeded\n");
+        CHECK(server.proc.wait_for(std::regex("(Slow cancelled)"), std::chrono::seconds(5)) == "Slow cancelled");
+        CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(8));
+        CHECK(p.peer("call", "/test.Echo/Say after") == "OK echo:after\n");
+    }
+    SECTION("a client that cancels mid-stream: the upstream stream is reset, the proxy serves on") {
+        CHECK(p.peer("cancel", "") == "cancelled after 2\n");
+        CHECK(server.proc.wait_for(std::regex("(Drip cancelled)"), std::chrono::seconds(5)) == "Drip cancelled");
+        CHECK(p.peer("call", "/test.Echo/Count n") == "OK n0\nOK n1\nOK n2\n");
+    }
+}
+
+TEST_CASE("grpc: grpc-timeout bounds the call, the route's perRequest caps it", "[integration][h2][grpc]") {
+    // An h2c upstream that never answers and ignores grpc-timeout (python h2, not grpcio): only
+    // the proxy can end these calls, and it says it reset them.
+    const std::uint16_t port = free_port();
+    child_process hole({"/usr/bin/python3", grpc_peer, "blackhole", std::to_string(port)});
+    REQUIRE(hole.wait_for(std::regex("(ready)"), std::chrono::seconds(10)) == "ready");
+    temp_dir dir;
+    const auto mesh = dir.write(
+        "mesh.yaml", grpc_mesh(port, "        timeout:\n          perRequest: {unit: ms, value: 1500}\n"));
+    proxy px(mesh, "web", {"--connect-to", "echo.test.local:" + std::to_string(port) + ":127.0.0.1:" +
+                                               std::to_string(port)});
+    const auto frame = dir.write("call.bin", std::string("\0\0\0\0\1x", 6));
+    const auto grpc_curl = [&](const std::string& timeout_header) {
+        return run_capture("curl -s -i --http2-prior-knowledge -m 10 -w 'took %{time_total}' -H 'content-type: "
+                           "application/grpc' -H 'te: trailers' " + timeout_header +
+                           " -H 'Host: echo.grpc:" + std::to_string(port) + "' --data-binary @" +
+                           frame.string() + " http://127.0.0.1:" + px.egress + "/test.Echo/Slow");
+    };
+    const auto took = [](const std::string& out) {
+        const auto at = out.rfind("took ");
+        return at == std::string::npos ? -1.0 : std::stod(out.substr(at + 5));
+    };
+    SECTION("the caller's grpc-timeout, shorter than perRequest: DEADLINE_EXCEEDED at it") {
+        const std::string out = grpc_curl("-H 'grpc-timeout: 300m'");
+        CHECK(out.rfind("HTTP/2 200", 0) == 0);
+        CHECK(out.find("grpc-status: 4\r\n") != std::string::npos);
+        CHECK(out.find("grpc-timeout of 300 ms [UT]") != std::string::npos);
+        CHECK(took(out) >= 0.29);
+        CHECK(took(out) < 1.4);
+        // The proxy reset the upstream stream (CANCEL = 8).
+        CHECK(hole.wait_for(std::regex("reset ([0-9]+)"), std::chrono::seconds(5)) == "8");
+    }
+    SECTION("a longer grpc-timeout, or none: the route's perRequest (1.5 s) ends the call") {
+        for (const std::string h : {"-H 'grpc-timeout: 20S'", ""}) {
+            const std::string out = grpc_curl(h);
+            CHECK(out.find("grpc-status: 4\r\n") != std::string::npos);
+            CHECK(out.find("did not answer within 1500 ms [UT]") != std::string::npos);
+            CHECK(took(out) >= 1.45);
+            CHECK(took(out) < 5);
+        }
+    }
+    SECTION("the access log keeps the HTTP side: 504 UT") {
+        grpc_curl("-H 'grpc-timeout: 200m'");
+        REQUIRE(px.proc.terminate(std::chrono::seconds(10)) == 0);
+        CHECK(read_file(px.access_log).find("\"POST /test.Echo/Slow HTTP/2\" 504 UT") != std::string::npos);
+    }
+}
+
+TEST_CASE("grpc: metadata routes to v2, weights split between two servers", "[integration][h2][grpc]") {
+    grpc_server v1(free_port(), "v1");
+    grpc_server v2(free_port(), "v2");
+    const std::string p1 = std::to_string(v1.port);
+    const std::string p2 = std::to_string(v2.port);
+    const std::string target = [](const std::string& name, int weight) {
+        return "            - virtualNodeRef: {name: " + name + "}\n              weight: " +
+               std::to_string(weight) + "\n";
+    }("echo-v1", 1);
+    std::string y = mesh_head + node("echo-v1", "grpc", v1.port) + node("echo-v2", "grpc", v2.port) +
+                    node("web", "http", 8080, "  backends:\n    - virtualService: {virtualServiceRef: {name: echo}}\n");
+    y += "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualRouter\nmetadata: {name: echo, namespace: shop}\n"
+         "spec:\n  listeners:\n    - portMapping: {port: " + p1 + ", protocol: grpc}\n  routes:\n"
+         "    - name: v2-by-metadata\n      priority: 0\n      grpcRoute:\n"
+         "        match:\n          serviceName: test.Echo\n          metadata:\n"
+         "            - name: x-version\n              match: {exact: v2}\n"
+         "        action:\n          weightedTargets:\n            - virtualNodeRef: {name: echo-v2}\n"
+         "              weight: 1\n"
+         "    - name: split\n      priority: 1\n      grpcRoute:\n        match: {serviceName: test.Echo}\n"
+         "        action:\n          weightedTargets:\n" + target +
+         "            - virtualNodeRef: {name: echo-v2}\n              weight: 1\n"
+         "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\nmetadata: {name: echo, namespace: shop}\n"
+         "spec:\n  awsName: echo.grpc\n  provider:\n    virtualRouter:\n      virtualRouterRef: {name: echo}\n";
+    temp_dir dir;
+    const auto mesh = dir.write("mesh.yaml", y);
+    proxy px(mesh, "web", {"--connect-to", "echo-v1.test.local:" + p1 + ":127.0.0.1:" + p1, "--connect-to",
+                           "echo-v2.test.local:" + p2 + ":127.0.0.1:" + p2});
+    const std::string who = "/usr/bin/python3 " + grpc_peer + " who 127.0.0.1:" + px.egress + " echo.grpc:" + p1;
+    // The metadata header selects v2, every time.
+    CHECK(run_capture(who + " 100 --meta x-version=v2") == "v2 100\n");
+    // Another value, or none: the 50/50 split. 400 calls: each side's count is binomial
+    // (sd 10); the bounds are 8 sd wide, so the check does not flake.
+    CHECK(run_capture(who + " 20 --meta x-version=v3").find("v1 ") != std::string::npos);
+    const std::string split = run_capture(who + " 400");
+    std::smatch m;
+    REQUIRE(std::regex_match(split, m, std::regex("v1 ([0-9]+)\nv2 ([0-9]+)\n")));
+    const int n1 = std::stoi(m[1]);
+    const int n2 = std::stoi(m[2]);
+    CHECK(n1 + n2 == 400);
+    CHECK(n1 >= 120);
+    CHECK(n1 <= 280);
+}
+
+TEST_CASE("grpc: a request that is not gRPC on a grpc service or listener gets 415", "[integration][h2][grpc]") {
+    grpc_server server(free_port());
+    grpc_pair p(server.port);
+    REQUIRE_FALSE(p.ingress.empty());
+    const std::string host = "-H 'Host: " + p.authority + "' ";
+    // Egress: the virtual service listens with protocol grpc.
+    const std::string out = run_capture("curl -s -i --http2-prior-knowledge " + host + "http://" + p.target +
+                                        "/test.Echo/Say");
+    CHECK(out.rfind("HTTP/2 415", 0) == 0);
+    CHECK(out.find("virtual service \"echo.grpc\" listens with protocol grpc on port " +
+                   std::to_string(server.port) + ": this request is not gRPC") != std::string::npos);
+    // HTTP/1.1 too, and a JSON body is no gRPC either.
+    CHECK(run_capture("curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' " + host +
+                      "--data '{}' http://" + p.target + "/test.Echo/Say") == "415");
+    // Ingress: the node's listener is grpc.
+    const std::string in = run_capture("curl -s -i --http2-prior-knowledge " + host + "http://127.0.0.1:" +
+                                       p.ingress + "/test.Echo/Say");
+    CHECK(in.rfind("HTTP/2 415", 0) == 0);
+    CHECK(in.find("of virtual node \"shop/echo\" is grpc: this request is not gRPC") != std::string::npos);
+    // gRPC itself still passes.
+    CHECK(p.peer("call", "/test.Echo/Say ok") == "OK echo:ok\n");
 }
