@@ -134,8 +134,38 @@ std::string health_text(const routing::upstream_target& t) {
                        port, h.interval_ms, h.timeout_ms, h.unhealthy_threshold, h.healthy_threshold);
 }
 
+/// "service test.Echo, method Say" for a gRPC :path (/package.Service/Method); empty otherwise.
+std::string grpc_call_text(std::string_view path) {
+    if (path.size() < 4 || path.front() != '/') {
+        return {};
+    }
+    const auto slash = path.find('/', 1);
+    if (slash == std::string_view::npos || slash == 1 || slash + 1 >= path.size() ||
+        path.find('/', slash + 1) != std::string_view::npos) {
+        return {};
+    }
+    return fmt::format("service {}, method {}", path.substr(1, slash - 1), path.substr(slash + 1));
+}
+
 std::string describe_match(const routing::compiled_route& r) {
     std::vector<std::string> parts;
+    if (r.kind == routing::route_kind::grpc) {
+        // serviceName/methodName were compiled into a path: say them as the route does.
+        const std::string_view v = r.path_value;
+        if (r.path_type == routing::compiled_route::path_kind::exact) {
+            const auto slash = v.find('/', 1);
+            parts.push_back(fmt::format("grpc service {} method {}", v.substr(1, slash - 1), v.substr(slash + 1)));
+        } else if (v.size() > 2) {
+            parts.push_back(fmt::format("grpc service {} (any method)", v.substr(1, v.size() - 2)));
+        } else {
+            parts.push_back("grpc (any service)");
+        }
+        for (const auto& h : r.headers) {
+            parts.push_back(std::string(h.invert ? "!" : "") + "metadata " + h.name_lower);
+        }
+        if (r.port) parts.push_back(fmt::format("port {}", *r.port));
+        return fmt::format("{}", fmt::join(parts, ", "));
+    }
     switch (r.path_type) {
         case routing::compiled_route::path_kind::prefix:
             if (r.kind != routing::route_kind::tcp) {
@@ -244,6 +274,22 @@ outbound_report explain_outbound(const routing::snapshot& snap, const routing::r
             break;
     }
 
+    // A request that is not gRPC on a grpc port is refused before any route (docs/grpc.md).
+    bool grpc_request = false;
+    for (const auto& h : rv.headers) {
+        if (routing::canonical_host(h.name) == "content-type" && h.value.starts_with("application/grpc")) {
+            grpc_request = true;
+        }
+    }
+    const bool grpc_port = d.port != nullptr && d.port->proto == routing::protocol::grpc;
+    if (grpc_port && !grpc_request &&
+        (d.outcome == route_decision::outcome_t::routed || d.outcome == route_decision::outcome_t::no_route)) {
+        verdict = fmt::format("refused: 415: virtual service {} listens with protocol grpc on port {} and "
+                              "this request is not gRPC (add -H 'content-type: application/grpc')",
+                              d.service->aws_name, d.port->port);
+        code = 3;
+    }
+
     // Targets of the chosen route (or the node provider's one target).
     struct target_row {
         const routing::upstream_target* t;
@@ -332,6 +378,10 @@ outbound_report explain_outbound(const routing::snapshot& snap, const routing::r
         const std::string near = snap.closest_service(host);
         out << "virtual service:  none matches host \"" << host << "\""
             << (near.empty() ? "" : " (closest: \"" + near + "\")") << '\n';
+    }
+    if (grpc_port) {
+        const std::string call = grpc_call_text(norm);
+        out << "grpc call:        " << (call.empty() ? "(the path is not /package.Service/Method)" : call) << '\n';
     }
     if (!trace.empty()) {
         out << "routes, in evaluation order:\n";
