@@ -163,3 +163,30 @@ TEST_CASE("format: values are bounded", "[unit][access_log]") {
     const map_headers none(std::map<std::string, std::string>{});
     CHECK(render_to_string(*f, sample(req, none)).size() == max_value_len + 1);
 }
+
+TEST_CASE("format: %GRPC_STATUS% in Envoy's three forms, '-' when the call had none",
+          "[unit][access_log]") {
+    format_parse_error err;
+    const auto f = parse_text_format(
+        "%GRPC_STATUS% %GRPC_STATUS(CAMEL_STRING)% %GRPC_STATUS(SNAKE_STRING)% %GRPC_STATUS(NUMBER)%", err);
+    REQUIRE(f);
+    const map_headers none(std::map<std::string, std::string>{});
+    log_record r = sample(none, none);
+    CHECK(render_to_string(*f, r) == "- - - -\n");
+    r.grpc_status = 0;
+    CHECK(render_to_string(*f, r) == "Ok Ok OK 0\n");
+    r.grpc_status = 1;
+    CHECK(render_to_string(*f, r) == "Canceled Canceled CANCELLED 1\n");
+    r.grpc_status = 4;
+    CHECK(render_to_string(*f, r) == "DeadlineExceeded DeadlineExceeded DEADLINE_EXCEEDED 4\n");
+    r.grpc_status = 16;
+    CHECK(render_to_string(*f, r) == "Unauthenticated Unauthenticated UNAUTHENTICATED 16\n");
+    r.grpc_status = 42;  // not a known code: its number
+    CHECK(render_to_string(*f, r) == "42 42 42 42\n");
+    const auto j = parse_json_format({{"grpc", "%GRPC_STATUS(NUMBER)%"}}, err);
+    REQUIRE(j);
+    r.grpc_status = 14;
+    CHECK(render_to_string(*j, r) == "{\"grpc\":14}\n");
+    CHECK_FALSE(parse_text_format("%GRPC_STATUS(LOUD)%", err));
+    CHECK(err.message.find("CAMEL_STRING, SNAKE_STRING or NUMBER") != std::string::npos);
+}
