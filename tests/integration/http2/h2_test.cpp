@@ -677,3 +677,62 @@ TEST_CASE("grpc: a request that is not gRPC on a grpc service or listener gets 4
     // gRPC itself still passes.
     CHECK(p.peer("call", "/test.Echo/Say ok") == "OK echo:ok\n");
 }
+
+TEST_CASE("grpc: over mTLS between two sidecars (h2 by ALPN)", "[integration][h2][grpc][tls]") {
+    generated_certs certs("outrigger-grpc-certs");
+    const auto pem = [&](const std::string& n) { return (certs.dir() / (n + ".pem")).string(); };
+    const auto key = [&](const std::string& n) { return (certs.dir() / (n + ".key")).string(); };
+    grpc_server server(free_port());
+    const std::string p = std::to_string(server.port);
+    // Node `echo` (a.shop.svc.cluster.local, a SAN of server.pem): STRICT, client certificates
+    // from the test CA with web's SAN. Node `web` originates TLS with its certificate and checks
+    // the server's SAN. The grpcRoute of grpc_mesh in between.
+    std::string y = mesh_head;
+    y += "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\nmetadata: {name: echo, namespace: shop}\n"
+         "spec:\n  podSelector: {matchLabels: {app: echo}}\n  listeners:\n"
+         "    - portMapping: {port: " + p + ", protocol: grpc}\n"
+         "      tls:\n        mode: STRICT\n        certificate:\n          file:\n"
+         "            certificateChain: " + pem("server") + "\n            privateKey: " + key("server") + "\n"
+         "        validation:\n          trust:\n            file:\n              certificateChain: " + pem("ca") + "\n"
+         "          subjectAlternativeNames:\n            match:\n              exact: [web.shop.svc.cluster.local]\n"
+         "  serviceDiscovery: {dns: {hostname: a.shop.svc.cluster.local}}\n";
+    y += "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualNode\nmetadata: {name: web, namespace: shop}\n"
+         "spec:\n  podSelector: {matchLabels: {app: web}}\n  listeners:\n"
+         "    - portMapping: {port: 8080, protocol: http}\n"
+         "  serviceDiscovery: {dns: {hostname: web.shop.svc.cluster.local}}\n"
+         "  backendDefaults:\n    clientPolicy:\n      tls:\n        enforce: true\n"
+         "        certificate:\n          file:\n            certificateChain: " + pem("client-web") + "\n"
+         "            privateKey: " + key("client-web") + "\n"
+         "        validation:\n          trust:\n            file:\n              certificateChain: " + pem("ca") + "\n"
+         "          subjectAlternativeNames:\n            match:\n              exact: [a.shop.svc.cluster.local]\n"
+         "  backends:\n    - virtualService: {virtualServiceRef: {name: echo}}\n";
+    y += "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualRouter\nmetadata: {name: echo, namespace: shop}\n"
+         "spec:\n  listeners:\n    - portMapping: {port: " + p + ", protocol: grpc}\n  routes:\n"
+         "    - name: echo\n      grpcRoute:\n        match: {serviceName: test.Echo}\n"
+         "        action:\n          weightedTargets:\n            - virtualNodeRef: {name: echo}\n"
+         "              weight: 1\n"
+         "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\nmetadata: {name: echo, namespace: shop}\n"
+         "spec:\n  awsName: echo.grpc\n  provider:\n    virtualRouter:\n      virtualRouterRef: {name: echo}\n";
+    temp_dir dir;
+    const auto mesh = dir.write("mesh.yaml", y);
+    proxy in(mesh, "echo", {});
+    const std::string ingress =
+        in.proc.wait_for(std::regex("ingress listening on 127\\.0\\.0\\.1:([0-9]+)"), std::chrono::seconds(5));
+    REQUIRE_FALSE(ingress.empty());
+    proxy out(mesh, "web", {"--connect-to", "a.shop.svc.cluster.local:" + p + ":127.0.0.1:" + ingress});
+    const std::string base = "/usr/bin/python3 " + grpc_peer + " ";
+    const std::string to = " 127.0.0.1:" + out.egress + " echo.grpc:" + p + " ";
+    CHECK(run_capture(base + "call" + to + "/test.Echo/Say tls") == "OK echo:tls\n");
+    CHECK(run_capture(base + "call" + to + "/test.Echo/Count n") == "OK n0\nOK n1\nOK n2\n");
+    CHECK(run_capture(base + "chat" + to + "100 1000") == "OK 100 answers\n");
+    CHECK(run_capture(base + "mirror" + to + "5000000") == "OK 5000000 same\n");
+    CHECK(run_capture(base + "call" + to + "/test.Echo/Fail x") == "FAILED_PRECONDITION asked to fail\n");
+    // STRICT: a plaintext gRPC caller straight to the server's sidecar gets nowhere.
+    CHECK(run_capture(base + "call 127.0.0.1:" + ingress + " echo.grpc:" + p + " /test.Echo/Say x --timeout 3")
+              .rfind("UNAVAILABLE", 0) == 0);
+    // The hop between the sidecars was HTTP/2 (h2 by ALPN: the client side accepts nothing else).
+    REQUIRE(in.proc.terminate(std::chrono::seconds(10)) == 0);
+    const std::string log = read_file(in.access_log);
+    CHECK(log.find("\"POST /test.Echo/Say HTTP/2\" 200") != std::string::npos);
+    CHECK(log.find("\"POST /test.Echo/Mirror HTTP/2\" 200") != std::string::npos);
+}
