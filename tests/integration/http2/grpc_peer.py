@@ -2,7 +2,9 @@
 """gRPC peers for tests/integration/http2 (Debian's python3-grpcio, no generated stubs: the
 messages are raw bytes).
 
-  grpc_peer.py server PORT [NAME]     test.Echo on 127.0.0.1:PORT; prints "ready" once it listens.
+  grpc_peer.py server PORT [NAME [HOST]]
+                                      test.Echo (and color.ColorService/GetColor: NAME) on
+                                      HOST:PORT (127.0.0.1); prints "ready" once it listens.
                                       Events (calls counted, cancellations seen) go to stderr.
       Say     unary: "echo:" + request         Who   unary: NAME (default "v1")
       Count   server streaming: 3 messages     Fail  unary: aborts FAILED_PRECONDITION
@@ -26,8 +28,9 @@ messages are raw bytes).
   grpc_peer.py mirror TARGET AUTHORITY SIZE     unary with SIZE bytes each way; "OK <size> same"
   grpc_peer.py codes TARGET AUTHORITY           Code 0..16: one line "<sent> <NAME> <details>"
   grpc_peer.py cancel TARGET AUTHORITY          Drip: reads 2 messages, cancels; "cancelled after 2"
-  grpc_peer.py who TARGET AUTHORITY N [--meta K=V]...
-                                      N calls of Who on one channel; "<name> <count>" per name
+  grpc_peer.py who TARGET AUTHORITY N [--meta K=V]... [--method /S/M]
+                                      N calls of Who (or /S/M) on one channel; "<name> <count>"
+                                      per answer
   grpc_peer.py blackhole PORT         an h2c server (python h2, not grpcio) that never answers
                                       and ignores grpc-timeout: prints "ready", then
                                       "reset <error code>" for every stream the peer resets
@@ -48,7 +51,7 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def serve(port, name):
+def serve(port, name, host="127.0.0.1"):
     calls = {"Say": 0, "Flaky": 0, "OneThenUnavailable": 0}
     lock = threading.Lock()
 
@@ -143,9 +146,12 @@ def serve(port, name):
         "Drip": grpc.unary_stream_rpc_method_handler(drip),
         "OneThenUnavailable": grpc.unary_stream_rpc_method_handler(one_then_unavailable),
     })
+    color_handler = grpc.method_handlers_generic_handler("color.ColorService", {
+        "GetColor": grpc.unary_unary_rpc_method_handler(who),
+    })
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=OPTS)
-    server.add_generic_rpc_handlers((handler, hello_handler))
-    server.add_insecure_port("127.0.0.1:%d" % port)
+    server.add_generic_rpc_handlers((handler, hello_handler, color_handler))
+    server.add_insecure_port("%s:%d" % (host, port))
     server.start()
     print("ready", flush=True)
     server.wait_for_termination()
@@ -159,9 +165,13 @@ def channel(target, authority):
 def split_opts(args):
     """Positional arguments, timeout (s) and metadata from [--timeout S] [--meta K=V]..."""
     pos, timeout, meta = [], 20.0, []
+    global METHOD
     i = 0
     while i < len(args):
-        if args[i] == "--timeout":
+        if args[i] == "--method":
+            METHOD = args[i + 1]
+            i += 2
+        elif args[i] == "--timeout":
             timeout = float(args[i + 1])
             i += 2
         elif args[i] == "--meta":
@@ -255,11 +265,14 @@ def cancel(target, authority):
         print("cancelled after", got)
 
 
+METHOD = "/test.Echo/Who"
+
+
 def who(args):
     (target, authority, n), timeout, meta = split_opts(args)
     seen = {}
     with channel(target, authority) as ch:
-        f = ch.unary_unary("/test.Echo/Who")
+        f = ch.unary_unary(METHOD)
         for _ in range(int(n)):
             try:
                 name = f(b"", timeout=timeout, metadata=meta).decode()
@@ -304,7 +317,7 @@ def blackhole(port):
 if __name__ == "__main__":
     cmd, rest = sys.argv[1], sys.argv[2:]
     if cmd == "server":
-        serve(int(rest[0]), rest[1] if len(rest) > 1 else "v1")
+        serve(int(rest[0]), rest[1] if len(rest) > 1 else "v1", rest[2] if len(rest) > 2 else "127.0.0.1")
     elif cmd == "call":
         call(rest)
     elif cmd == "sum":

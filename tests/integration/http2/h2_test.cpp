@@ -736,3 +736,39 @@ TEST_CASE("grpc: over mTLS between two sidecars (h2 by ALPN)", "[integration][h2
     CHECK(log.find("\"POST /test.Echo/Say HTTP/2\" 200") != std::string::npos);
     CHECK(log.find("\"POST /test.Echo/Mirror HTTP/2\" 200") != std::string::npos);
 }
+
+TEST_CASE("grpc: the corpus's howto-k8s-grpc mesh end to end, two color servers", "[integration][h2][grpc][corpus]") {
+    // client app → client sidecar (egress) → one of the two endpoints of node `server` (Cloud Map
+    // color.demo.local, every address: two server sidecars) → each sidecar's local app on
+    // 8080 (the manifest's port; two loopback addresses, so both apps can use it).
+    const std::string corpus = std::string(OUTRIGGER_CORPUS_DIR) + "/howto-k8s-grpc_v1beta2_manifest.yaml";
+    REQUIRE(fs::exists(corpus));
+    child_process red({"/usr/bin/python3", grpc_peer, "server", "8080", "red", "127.0.0.2"});
+    child_process blue({"/usr/bin/python3", grpc_peer, "server", "8080", "blue", "127.0.0.3"});
+    REQUIRE(red.wait_for(std::regex("(ready)"), std::chrono::seconds(20)) == "ready");
+    REQUIRE(blue.wait_for(std::regex("(ready)"), std::chrono::seconds(20)) == "ready");
+    const fs::path mesh = corpus;
+    proxy red_side(mesh, "server", {"--app-address", "127.0.0.2"});
+    proxy blue_side(mesh, "server", {"--app-address", "127.0.0.3"});
+    const auto ingress_of = [](proxy& px) {
+        return px.proc.wait_for(std::regex("ingress listening on 127\\.0\\.0\\.1:([0-9]+)"), std::chrono::seconds(5));
+    };
+    const std::string in_red = ingress_of(red_side);
+    const std::string in_blue = ingress_of(blue_side);
+    REQUIRE_FALSE(in_red.empty());
+    REQUIRE_FALSE(in_blue.empty());
+    proxy client(mesh, "client", {"--connect-to", "color.demo.local:8080:127.0.0.1:" + in_red,
+                                  "--connect-to", "color.demo.local:8080:127.0.0.1:" + in_blue});
+    const std::string to = " 127.0.0.1:" + client.egress + " color.howto-app.svc.cluster.local:8080 ";
+    const std::string colors =
+        run_capture("/usr/bin/python3 " + grpc_peer + " who" + to + "200 --method /color.ColorService/GetColor");
+    std::smatch m;
+    REQUIRE(std::regex_match(colors, m, std::regex("blue ([0-9]+)\nred ([0-9]+)\n")));
+    // Round robin over the two endpoints: both serve, about evenly.
+    CHECK(std::stoi(m[1]) >= 60);
+    CHECK(std::stoi(m[2]) >= 60);
+    // The route matches color.ColorService/GetColor only: another method has no route.
+    const std::string other = run_capture("/usr/bin/python3 " + grpc_peer + " call" + to + "/test.Echo/Say x");
+    CHECK(other.rfind("UNIMPLEMENTED ", 0) == 0);
+    CHECK(other.find("[NR]") != std::string::npos);
+}
