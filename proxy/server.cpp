@@ -240,7 +240,8 @@ bool server::start() {
     const unsigned n = nworkers;
     limits_ = std::make_unique<app_pool_limits>(store_.current().get());
     conn_limit_ = std::make_unique<connection_limit>(cfg_.max_connections);
-    health_ = std::make_unique<health_checker>(cfg_, store_);
+    health_ = std::make_unique<health_checker>(
+        cfg_, store_, [rot = rotator_.get()]() { return rot->current(); });
     egress_port_ = cfg_.egress_port;
     ingress_port_ = cfg_.ingress_port;
     tcp_listen_ports_.clear();
