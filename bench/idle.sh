@@ -24,8 +24,9 @@ need_peers nginx:nginx haproxy:haproxy python3:python3 taskset:util-linux
 [ -x "$OUTRIGGER" ] || (cd "$ROOT" && BUILD_DIR=build-bench BUILD_TYPE=Release bash scripts/build.sh >&2)
 max=0; for n in $COUNTS; do [ "$n" -gt "$max" ] && max=$n; done
 # Every proxy needs an FD per idle connection, plus its own.
-# (HAProxy asks for 2 × maxconn plus its own.)
-fds=$(( (max + 1000) * 4 ))
+# (HAProxy asks for 2 × maxconn plus a few of its own.) Capped by the hard limit.
+fds=$(( (max + 20) * 2 + 100 ))
+hard=$(ulimit -Hn); [ "$hard" = unlimited ] || [ "$fds" -le "$hard" ] || fds=$hard
 ulimit -n "$fds" 2>/dev/null || die "cannot raise the open-file limit to $fds (ulimit -Hn: $(ulimit -Hn))"
 RUN=$(mktemp -d /tmp/outrigger-idle.XXXXXX)
 mkdir -p "$RUN/tmp"; chmod 755 "$RUN" "$RUN/tmp"
@@ -35,7 +36,7 @@ read -r UP_PORT O1 O2 N1 N2 H1 H2 <<<"$(free_ports 7)"
 render "$HERE/peers/nginx-upstream.conf.in" "$RUN/upstream.conf" RUN="$RUN" NAME=v1 PORT="$UP_PORT" USER="$USER_LINE"
 start_bg upstream 1 nginx -p "$RUN" -e "$RUN/upstream.error.log" -c "$RUN/upstream.conf"
 wait_listen upstream "$LAST_PID" "$UP_PORT"
-conns=$((max + 1000))
+conns=$((max + 20))
 # nginx: the bench proxy config (one upstream twice is fine), h2c on a second port.
 render "$HERE/peers/nginx-proxy.conf.in" "$RUN/nginx.conf" RUN="$RUN" PORT="$N1" V1_PORT="$UP_PORT" V2_PORT="$UP_PORT" USER="$USER_LINE"
 sed -i -e "s|worker_connections 8000;|worker_connections $conns;|" -e "s|worker_rlimit_nofile 20000;|worker_rlimit_nofile $((conns * 2));|" \
