@@ -17,6 +17,7 @@
 
 #include "tests/support/child_process.hpp"
 #include "tests/support/generated_certs.hpp"
+#include "tests/support/http_client.hpp"  // OUTRIGGER_TEST_ASAN
 #include "tests/support/shell.hpp"
 #include "tests/support/test_upstream.hpp"
 
@@ -506,8 +507,10 @@ TEST_CASE("grpc: client and bidirectional streaming, many and large messages, eg
     const long in_after = peak_rss_kib(p.in.proc.pid());
     INFO("egress peak " << out_before << " -> " << out_after << " KiB, ingress " << in_before << " -> "
                         << in_after << " KiB");
+#ifndef OUTRIGGER_TEST_ASAN  // ASan's quarantine keeps freed memory resident: no RSS bound there
     CHECK(out_after - out_before < 4096);
     CHECK(in_after - in_before < 4096);
+#endif
 }
 
 TEST_CASE("grpc: status codes unchanged, no retry after a message, deadlines, cancellation",
