@@ -105,6 +105,16 @@ net::awaitable<std::string> handshake_upstream(request_ctx& c, flex_stream& stre
 }
 
 /// Whether the whole request body was read from downstream.
+/// The 413 for a request body past --max-request-body; the connection closes (the rest of the
+/// body is never read).
+forward_result body_too_large(request_ctx& c) {
+    c.close_after = true;
+    return forward_result{errc::body_too_large,
+                          fmt::format("request body exceeds the limit of {} bytes (--max-request-body)",
+                                      c.w.config().max_request_body),
+                          0};
+}
+
 bool request_body_done(const request_ctx& c) {
     if (c.h2) {
         return c.h2.st->in_end && c.h2.st->in.empty();
@@ -936,13 +946,7 @@ net::awaitable<attempt_step> attempt_h2(request_ctx& c, const tcp::endpoint& ep,
         co_return cancelled();
     }
     if (ws == write_status::body_too_large) {
-        c.close_after = true;
-        co_return attempt_step{
-            attempt_step::next_t::reply, false,
-            forward_result{errc::body_too_large,
-                           fmt::format("request body exceeds the limit of {} bytes (--max-request-body)",
-                                       cfg.max_request_body),
-                           0}};
+        co_return attempt_step{attempt_step::next_t::reply, false, body_too_large(c)};
     }
     if (ws == write_status::downstream_failed) {
         c.close_after = true;
@@ -1086,17 +1090,12 @@ net::awaitable<forward_result> forward(request_ctx& c) {
     if (!body_complete && x) {
         // Only what already arrived: the client may wait for an answer before it sends more.
         if (c.replay.empty()) {
-            c.replay.resize(cfg.replay_buffer);
+            c.replay = c.w.buffers().take_replay();
         }
         http2::stream& ds = *c.h2.st;
         buffered = std::min(ds.in.size(), c.replay.size());
         if (cfg.max_request_body > 0 && buffered > cfg.max_request_body) {
-            c.close_after = true;
-            co_return forward_result{
-                errc::body_too_large,
-                fmt::format("request body exceeds the limit of {} bytes (--max-request-body)",
-                            cfg.max_request_body),
-                0};
+            co_return body_too_large(c);
         }
         std::memcpy(c.replay.data(), ds.in.data(), buffered);
         ds.in.erase(0, buffered);
@@ -1125,12 +1124,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
         }
         const auto ec = co_await read_request_body(c, c.replay.data(), c.replay.size(), buffered, false);
         if (ec == http::error::body_limit) {
-            c.close_after = true;
-            co_return forward_result{
-                errc::body_too_large,
-                fmt::format("request body exceeds the limit of {} bytes (--max-request-body)",
-                            cfg.max_request_body),
-                0};
+            co_return body_too_large(c);
         }
         if (ec) {
             c.close_after = true;
@@ -1395,12 +1389,7 @@ net::awaitable<forward_result> forward(request_ctx& c) {
                                                    reused, streamed);
             if (ws == write_status::body_too_large) {
                 // The upstream saw a truncated request: this connection is dropped with `conn`.
-                c.close_after = true;
-                co_return forward_result{
-                    errc::body_too_large,
-                    fmt::format("request body exceeds the limit of {} bytes (--max-request-body)",
-                                cfg.max_request_body),
-                    0};
+                co_return body_too_large(c);
             }
             if (ws == write_status::downstream_failed) {
                 c.close_after = true;

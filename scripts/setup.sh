@@ -22,7 +22,7 @@ pkgs=(
   postgresql postgresql-client
   # Tests only: real HTTP/2 peers (nghttp, h2load; nghttpd as an h2 upstream).
   nghttp2-client nghttp2-server
-  # Tests only: real gRPC peers (tests/integration/http2/grpc_peer.py, grpc_health_peer.py) and
+  # Tests only: real gRPC peers (tests/integration/http2/grpc_peer.py) and
   # python h2 peers (h2_peer.py, the grpc-timeout black hole); run with /usr/bin/python3.
   python3-grpcio python3-h2
   # CI's image stage (scripts/build-image.sh): builds the Dockerfile without a Docker engine.

@@ -1,10 +1,16 @@
 #pragma once
 // Small helpers for tests that drive real peers through a shell: run a command and capture its
 // standard output, and pick a port no one listens on right now (for peers that cannot report the
-// port they bound: nghttpd, a gRPC server taking its port as an argument).
+// port they bound: nghttpd, a gRPC server taking its port as an argument); a scratch directory
+// for the files a test hands its peers.
+
+#include <stdlib.h>
 
 #include <cstdio>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include <boost/asio/io_context.hpp>
@@ -12,6 +18,32 @@
 #include <catch2/catch.hpp>
 
 namespace outrigger::test {
+
+/// A fresh directory under /tmp, removed with everything in it when the test ends.
+struct scratch_tree {
+    std::filesystem::path path;
+    scratch_tree() {
+        char tmpl[] = "/tmp/outrigger-test-XXXXXX";
+        REQUIRE(::mkdtemp(tmpl) != nullptr);
+        path = tmpl;
+    }
+    scratch_tree(const scratch_tree&) = delete;
+    scratch_tree& operator=(const scratch_tree&) = delete;
+    ~scratch_tree() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);  // best effort: a leftover temp dir is harmless
+    }
+    std::filesystem::path write(const std::string& name, const std::string& text) const {
+        std::ofstream(path / name) << text;
+        return path / name;
+    }
+};
+
+/// The whole file ("" when it cannot be read).
+inline std::string read_file(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 /// The command's standard output (stderr too if the command says `2>&1`).
 inline std::string capture_stdout(const std::string& cmd) {

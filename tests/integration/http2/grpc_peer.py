@@ -2,9 +2,14 @@
 """gRPC peers for tests/integration/http2 (Debian's python3-grpcio, no generated stubs: the
 messages are raw bytes).
 
-  grpc_peer.py server PORT [NAME [HOST]]
+  grpc_peer.py server PORT [NAME [HOST [HEALTH_FILE]]]
                                       test.Echo (and color.ColorService/GetColor: NAME) on
                                       HOST:PORT (127.0.0.1); prints "ready" once it listens.
+                                      With HEALTH_FILE, also grpc.health.v1.Health/Check (no
+                                      grpc_health module in python3-grpcio: a raw handler)
+                                      answering what the file says at each call: SERVING,
+                                      NOT_SERVING, UNKNOWN (an empty message) or FAIL (aborts
+                                      UNAVAILABLE); appends "check" to HEALTH_FILE.log per call.
                                       Events (calls counted, cancellations seen) go to stderr.
       Say     unary: "echo:" + request         Who   unary: NAME (default "v1")
       Count   server streaming: 3 messages     Fail  unary: aborts FAILED_PRECONDITION
@@ -22,6 +27,8 @@ messages are raw bytes).
                                       one call through TARGET (the proxy) with :authority
                                       AUTHORITY; prints "OK <reply>" (streaming: one line per
                                       message) or "<STATUS_CODE> <details>".
+  grpc_peer.py calls TARGET AUTHORITY METHOD PAYLOAD N
+                                      N unary calls on one channel, one line each as for call
   grpc_peer.py sum TARGET AUTHORITY N SIZE      client streaming: N messages of SIZE bytes
   grpc_peer.py chat TARGET AUTHORITY N SIZE     bidirectional ping-pong: each message is sent
                                       only after the previous answer arrived; "OK <n> answers"
@@ -43,6 +50,8 @@ from concurrent import futures
 
 import grpc
 
+# HealthCheckResponse{status} as protobuf bytes: field 1, varint (proto3 leaves 0 out).
+HEALTH_ANSWERS = {"SERVING": b"\x08\x01", "NOT_SERVING": b"\x08\x02", "UNKNOWN": b""}
 BIG = 64 * 1024 * 1024  # message size limit on both peers (grpcio's default is 4 MiB)
 OPTS = [("grpc.max_receive_message_length", BIG), ("grpc.max_send_message_length", BIG)]
 
@@ -51,7 +60,7 @@ def log(*a):
     print(*a, file=sys.stderr, flush=True)
 
 
-def serve(port, name, host="127.0.0.1"):
+def serve(port, name, host="127.0.0.1", health_file=None):
     calls = {"Say": 0, "Flaky": 0, "OneThenUnavailable": 0}
     lock = threading.Lock()
 
@@ -149,8 +158,22 @@ def serve(port, name, host="127.0.0.1"):
     color_handler = grpc.method_handlers_generic_handler("color.ColorService", {
         "GetColor": grpc.unary_unary_rpc_method_handler(who),
     })
+    handlers = [handler, hello_handler, color_handler]
+    if health_file:
+        def check(req, ctx):
+            with open(health_file + ".log", "a") as f:
+                f.write("check\n")
+            with open(health_file) as f:
+                want = f.read().strip()
+            if want == "FAIL":
+                ctx.abort(grpc.StatusCode.UNAVAILABLE, "asked to fail the health check")
+            return HEALTH_ANSWERS[want]
+
+        handlers.append(grpc.method_handlers_generic_handler("grpc.health.v1.Health", {
+            "Check": grpc.unary_unary_rpc_method_handler(check),
+        }))
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=OPTS)
-    server.add_generic_rpc_handlers((handler, hello_handler, color_handler))
+    server.add_generic_rpc_handlers(handlers)
     server.add_insecure_port("%s:%d" % (host, port))
     server.start()
     print("ready", flush=True)
@@ -283,6 +306,16 @@ def who(args):
         print(k, seen[k])
 
 
+def calls(target, authority, method, payload, n):
+    with channel(target, authority) as ch:
+        f = ch.unary_unary(method)
+        for _ in range(int(n)):
+            try:
+                print("OK", f(payload.encode(), timeout=10).decode())
+            except grpc.RpcError as e:
+                print(e.code().name, e.details())
+
+
 def blackhole(port):
     import h2.config
     import h2.connection
@@ -317,7 +350,8 @@ def blackhole(port):
 if __name__ == "__main__":
     cmd, rest = sys.argv[1], sys.argv[2:]
     if cmd == "server":
-        serve(int(rest[0]), rest[1] if len(rest) > 1 else "v1", rest[2] if len(rest) > 2 else "127.0.0.1")
+        serve(int(rest[0]), rest[1] if len(rest) > 1 else "v1", rest[2] if len(rest) > 2 else "127.0.0.1",
+              rest[3] if len(rest) > 3 else None)
     elif cmd == "call":
         call(rest)
     elif cmd == "sum":
@@ -330,6 +364,8 @@ if __name__ == "__main__":
         codes(rest[0], rest[1])
     elif cmd == "cancel":
         cancel(rest[0], rest[1])
+    elif cmd == "calls":
+        calls(*rest[:5])
     elif cmd == "who":
         who(rest)
     elif cmd == "blackhole":

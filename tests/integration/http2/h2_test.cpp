@@ -31,28 +31,6 @@ std::string run_capture(const std::string& cmd) { return capture_stdout(cmd + " 
 
 std::uint16_t free_port() { return free_loopback_port(); }
 
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        char tmpl[] = "/tmp/outrigger-h2-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path write(const std::string& name, const std::string& text) const {
-        std::ofstream(path / name) << text;
-        return path / name;
-    }
-};
-
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 /// nghttpd (h2c) serving `docroot` on a free port; -v prints every frame with its session id
 /// into `log` (a file: a pipe nobody reads would stop it).
 struct nghttpd {
@@ -149,7 +127,7 @@ TEST_CASE("h2: curl with prior knowledge on the egress port, HTTP/1.1 upstream",
                        std::string(req[http::field::host]) + "\n";
         r.res.set("x-upstream", "yes");
     });
-    temp_dir dir;
+    scratch_tree dir;
     const auto mesh = dir.write("mesh.yaml", mesh_yaml("http", "http", 8080));
     proxy px(mesh, "web", {"--connect-to", "svc.test.local:8080:127.0.0.1:" + std::to_string(up.port())});
     const std::string base = "http://127.0.0.1:" + px.egress;
@@ -199,7 +177,7 @@ TEST_CASE("h2: curl with prior knowledge on the egress port, HTTP/1.1 upstream",
 }
 
 TEST_CASE("h2: an http2 node listener is spoken to in HTTP/2, multiplexed", "[integration][h2]") {
-    temp_dir dir;
+    scratch_tree dir;
     dir.write("ready.txt", "ready\n");
     dir.write("hello.txt", "hello from nghttpd\n");
     const std::uint16_t port = free_port();
@@ -244,7 +222,7 @@ TEST_CASE("h2: an http2 node listener is spoken to in HTTP/2, multiplexed", "[in
 }
 
 TEST_CASE("h2: behind an http2 ingress listener the local app is spoken to in h2c", "[integration][h2]") {
-    temp_dir dir;
+    scratch_tree dir;
     dir.write("ready.txt", "ready\n");
     dir.write("hello.txt", "local app over h2c\n");
     const std::uint16_t port = free_port();
@@ -261,7 +239,7 @@ TEST_CASE("h2: behind an http2 ingress listener the local app is spoken to in h2
 
 TEST_CASE("h2: protocol errors are answered by the protocol, the proxy stays up", "[integration][h2]") {
     test_upstream up([](const http::request<http::string_body>&, upstream_reply& r) { r.res.body() = "ok\n"; });
-    temp_dir dir;
+    scratch_tree dir;
     const auto mesh = dir.write("mesh.yaml", mesh_yaml("http", "http", 8080));
     proxy px(mesh, "web", {"--connect-to", "svc.test.local:8080:127.0.0.1:" + std::to_string(up.port())});
     const std::string base = "http://127.0.0.1:" + px.egress;
@@ -338,7 +316,7 @@ TEST_CASE("grpc: real gRPC calls through the egress and ingress sides", "[integr
     const std::uint16_t port = free_port();
     child_process server({"/usr/bin/python3", grpc_peer, "server", std::to_string(port)});
     REQUIRE(server.wait_for(std::regex("(ready)"), std::chrono::seconds(20)) == "ready");
-    temp_dir dir;
+    scratch_tree dir;
     const auto mesh = dir.write("mesh.yaml", grpc_mesh(port));
     proxy px(mesh, "web", {"--connect-to", "echo.test.local:" + std::to_string(port) + ":127.0.0.1:" +
                                                std::to_string(port)});
@@ -387,7 +365,7 @@ std::string tls_listener(const fs::path& certs) {
 
 TEST_CASE("h2: TLS by ALPN, inbound and toward an h2 upstream", "[integration][h2][tls]") {
     generated_certs certs("outrigger-h2-certs");
-    temp_dir dir;
+    scratch_tree dir;
     dir.write("ready.txt", "ready\n");
     dir.write("hello.txt", "over TLS\n");
     const fs::path ca = certs.dir() / "ca.pem";
@@ -462,7 +440,7 @@ namespace {
 /// The client (`web`, egress) and server (`echo`, ingress) sidecars of grpc_mesh around a real
 /// gRPC server: caller → egress → ingress → server.
 struct grpc_pair {
-    temp_dir dir;
+    scratch_tree dir;
     fs::path mesh;
     proxy in;
     std::string ingress;
@@ -573,7 +551,7 @@ TEST_CASE("grpc: grpc-timeout bounds the call, the route's perRequest caps it", 
     const std::uint16_t port = free_port();
     child_process hole({"/usr/bin/python3", grpc_peer, "blackhole", std::to_string(port)});
     REQUIRE(hole.wait_for(std::regex("(ready)"), std::chrono::seconds(10)) == "ready");
-    temp_dir dir;
+    scratch_tree dir;
     const auto mesh = dir.write(
         "mesh.yaml", grpc_mesh(port, "        timeout:\n          perRequest: {unit: ms, value: 1500}\n"));
     proxy px(mesh, "web", {"--connect-to", "echo.test.local:" + std::to_string(port) + ":127.0.0.1:" +
@@ -638,7 +616,7 @@ TEST_CASE("grpc: metadata routes to v2, weights split between two servers", "[in
          "            - virtualNodeRef: {name: echo-v2}\n              weight: 1\n"
          "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\nmetadata: {name: echo, namespace: shop}\n"
          "spec:\n  awsName: echo.grpc\n  provider:\n    virtualRouter:\n      virtualRouterRef: {name: echo}\n";
-    temp_dir dir;
+    scratch_tree dir;
     const auto mesh = dir.write("mesh.yaml", y);
     proxy px(mesh, "web", {"--connect-to", "echo-v1.test.local:" + p1 + ":127.0.0.1:" + p1, "--connect-to",
                            "echo-v2.test.local:" + p2 + ":127.0.0.1:" + p2});
@@ -716,7 +694,7 @@ TEST_CASE("grpc: over mTLS between two sidecars (h2 by ALPN)", "[integration][h2
          "              weight: 1\n"
          "---\napiVersion: appmesh.k8s.aws/v1beta2\nkind: VirtualService\nmetadata: {name: echo, namespace: shop}\n"
          "spec:\n  awsName: echo.grpc\n  provider:\n    virtualRouter:\n      virtualRouterRef: {name: echo}\n";
-    temp_dir dir;
+    scratch_tree dir;
     const auto mesh = dir.write("mesh.yaml", y);
     proxy in(mesh, "echo", {});
     const std::string ingress =

@@ -1,5 +1,5 @@
 // Active health checks over HTTP/2 (spec §10.13): protocol grpc calls grpc.health.v1.Health/Check
-// on real gRPC servers (Debian's python3-grpcio, tests/integration/http2/grpc_health_peer.py) and fails
+// on real gRPC servers (Debian's python3-grpcio, tests/integration/http2/grpc_peer.py) and fails
 // an h2 server that is no gRPC one (nghttpd); protocol http2 sends `GET path` in h2 to HTTP/2-only
 // servers (python3-h2, tests/integration/http2/h2_peer.py), in h2c and in h2 by ALPN under the
 // client policy's TLS. A NOT_SERVING (or UNKNOWN, or failing) server is taken out of rotation and
@@ -27,30 +27,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string grpc_peer = std::string(OUTRIGGER_SOURCE_DIR) + "/tests/integration/http2/grpc_health_peer.py";
+const std::string grpc_peer = std::string(OUTRIGGER_SOURCE_DIR) + "/tests/integration/http2/grpc_peer.py";
 const std::string h2_peer = std::string(OUTRIGGER_SOURCE_DIR) + "/tests/integration/http2/h2_peer.py";
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        char tmpl[] = "/tmp/outrigger-health-XXXXXX";
-        REQUIRE(::mkdtemp(tmpl) != nullptr);
-        path = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path write(const std::string& name, const std::string& text) const {
-        std::ofstream(path / name) << text;
-        return path / name;
-    }
-};
-
-std::string read_file(const fs::path& p) {
-    std::ifstream in(p);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 std::string health_yaml(const std::string& protocol, const std::string& path = {}) {
     std::string y = "      healthCheck:\n        protocol: " + protocol +
@@ -89,15 +67,16 @@ std::string h2_service(const std::string& protocol, const std::string& listener_
            "      virtualRouterRef: {name: r}\n";
 }
 
-/// A grpc_health_peer.py server on a free port whose Health/Check answers what `health` says.
+/// A grpc_peer.py server on a free port whose Health/Check answers what `health` says.
 struct grpc_server {
     std::uint16_t port;
     fs::path health;
     child_process proc;
-    grpc_server(const temp_dir& dir, const std::string& name)
+    grpc_server(const scratch_tree& dir, const std::string& name)
         : port(free_loopback_port()),
           health(dir.write(name + ".health", "SERVING\n")),
-          proc({"/usr/bin/python3", grpc_peer, "server", std::to_string(port), health.string()}) {
+          proc({"/usr/bin/python3", grpc_peer, "server", std::to_string(port), std::to_string(port),
+                "127.0.0.1", health.string()}) {
         REQUIRE(proc.wait_for(std::regex("(ready)"), std::chrono::seconds(20)) == "ready");
     }
     void set(const std::string& status) const { std::ofstream(health) << status << "\n"; }
@@ -128,7 +107,7 @@ struct h2_server {
     std::uint16_t port;
     fs::path status;
     child_process proc;
-    h2_server(const temp_dir& dir, const std::string& name, const fs::path& cert = {},
+    h2_server(const scratch_tree& dir, const std::string& name, const fs::path& cert = {},
               const fs::path& key = {})
         : port(free_loopback_port()),
           status(dir.write(name + ".status", "200\n")),
@@ -180,7 +159,7 @@ struct nghttpd {
 }  // namespace
 
 TEST_CASE("a grpc health check takes a NOT_SERVING server out and re-admits it", "[integration][health][grpc]") {
-    temp_dir dir;
+    scratch_tree dir;
     grpc_server a(dir, "a");
     grpc_server b(dir, "b");
     proxy_options o = to_ports({a.port, b.port});
@@ -220,7 +199,7 @@ TEST_CASE("a grpc health check takes a NOT_SERVING server out and re-admits it",
 TEST_CASE("a grpc health check fails an endpoint that speaks no gRPC", "[integration][health][grpc]") {
     // nghttpd answers the Health/Check path with 404 over h2: not a gRPC answer, so unhealthy
     // (a connect check, as before, would have passed). The grpc server stays in rotation.
-    temp_dir dir;
+    scratch_tree dir;
     grpc_server good(dir, "good");
     const fs::path root = dir.path / "www";
     fs::create_directories(root);
@@ -235,7 +214,7 @@ TEST_CASE("a grpc health check fails an endpoint that speaks no gRPC", "[integra
 }
 
 TEST_CASE("an http2 health check sends GET path in h2 (h2c)", "[integration][health][h2]") {
-    temp_dir dir;
+    scratch_tree dir;
     h2_server a(dir, "a");
     h2_server b(dir, "b");
     proxy_options o = to_ports({a.port, b.port});
@@ -279,7 +258,7 @@ TEST_CASE("an http2 health check sends GET path in h2 (h2c)", "[integration][hea
 
 TEST_CASE("an http2 health check under the client policy's TLS is h2 by ALPN", "[integration][health][h2][tls]") {
     generated_certs certs("outrigger-health-certs");
-    temp_dir dir;
+    scratch_tree dir;
     h2_server up(dir, "over TLS", certs.dir() / "server.pem", certs.dir() / "server.key");
     // Node n1 at a.shop.svc.cluster.local (a SAN of server.pem); `web` originates TLS, verifying it.
     std::string y = h2_service("http2", health_yaml("http2", "/health"), "a.shop.svc.cluster.local");
